@@ -1,0 +1,32 @@
+"""The ``hotline`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from hotline.cli import client_cmds as c
+from hotline.cli.server_cmds import server_app
+
+app = typer.Typer(
+    help="Hotline: an end-to-end encrypted, records-compliant direct line between leaders.\n\n"
+    "Device commands use HOTLINE_HOME (keystore folder) and HOTLINE_PASSPHRASE (or ask).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(server_app, name="server")
+app.add_typer(c.contacts_app, name="contacts")
+app.command()(c.register)
+app.command()(c.card)
+app.command()(c.send)
+app.command()(c.listen)
+app.command()(c.sync)
+app.command()(c.history)
+app.command()(c.verify)
+
+
+@app.command()
+def demo() -> None:
+    """Run the end-to-end demo: a server, Washington and Ottawa, cards, messages."""
+    from hotline.cli.demo import run_demo
+
+    raise typer.Exit(run_demo())

@@ -1,0 +1,106 @@
+"""``hotline server``: run the home server, and the operator's commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from hotline.cli.common import console, run_async
+from hotline.server.admin import issue_enrolment
+from hotline.server.app import create_app
+from hotline.server.config import ServerConfig, default_database_url
+from hotline.store import open_store
+from hotline.wire.errors import MalformedInput
+
+server_app = typer.Typer(
+    help="Run the home server (no subcommand) or administer it.", no_args_is_help=False
+)
+
+DataDir = Annotated[
+    Path,
+    typer.Option(
+        "--data-dir",
+        envvar="HOTLINE_SERVER_DATA",
+        help="Folder of the server's database and settings.",
+    ),
+]
+Domain = Annotated[
+    str | None,
+    typer.Option(
+        "--domain",
+        envvar="HOTLINE_DOMAIN",
+        help="This server's domain: handles are name@domain. Fixed at first start.",
+    ),
+]
+
+
+def resolve_domain(data_dir: Path, domain: str | None) -> str:
+    """The domain recorded in ``server.json`` (written on first use), checked against ``domain``.
+
+    Raises:
+        MalformedInput: no domain known yet, or a different one than recorded.
+    """
+    settings = data_dir / "server.json"
+    if settings.exists():
+        recorded = str(json.loads(settings.read_text())["domain"])
+        if domain and domain != recorded:
+            raise MalformedInput(f"this server's domain is {recorded}, not {domain}")
+        return recorded
+    if not domain:
+        raise MalformedInput("first start needs --domain (e.g. --domain washington.example)")
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    settings.write_text(json.dumps({"domain": domain}))
+    return domain
+
+
+@server_app.callback(invoke_without_command=True)
+def serve(
+    ctx: typer.Context,
+    data_dir: DataDir = Path("hotline-server"),
+    domain: Domain = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8448,
+) -> None:
+    """Run the home server (HTTP API + websocket push) until interrupted."""
+    if ctx.invoked_subcommand is not None:
+        return
+    try:
+        resolved = resolve_domain(data_dir, domain)
+    except MalformedInput as exc:
+        raise typer.BadParameter(exc.detail) from None
+    config = ServerConfig(domain=resolved, database_url=default_database_url(data_dir))
+    console.print(f"Hotline home server for [bold]{resolved}[/] on http://{host}:{port}")
+    uvicorn.run(
+        create_app(config),
+        host=host,
+        port=port,
+        ws="websockets-sansio",
+        log_level=os.environ.get("HOTLINE_LOG_LEVEL", "warning"),
+    )
+
+
+@server_app.command("enrol")
+@run_async
+async def enrol(
+    name: Annotated[str, typer.Argument(help="Local part of the new handle, e.g. 'pm'.")],
+    data_dir: DataDir = Path("hotline-server"),
+    domain: Domain = None,
+    days: Annotated[float, typer.Option(help="Days the token stays valid.")] = 7.0,
+) -> None:
+    """Issue a single-use enrolment token for a new principal NAME@domain."""
+    resolved = resolve_domain(data_dir, domain)
+    handle = f"{name.lower()}@{resolved}"
+    store = await open_store(default_database_url(data_dir))
+    try:
+        token = await issue_enrolment(store, handle, time.time(), ttl=days * 86400)
+    finally:
+        await store.close()
+    console.print(f"Enrolment token for [bold]{handle}[/] (single use, {days:g} days):")
+    console.print(token, highlight=False, soft_wrap=True)
+    console.print(f"[dim]On the new device: hotline register --handle {handle} --token …[/]")

@@ -1,0 +1,733 @@
+"""The device: one principal's device talking to its home server (the client state machine).
+
+``HotlineClient`` is the application-level API: register, publish keys, hand out cards, add and
+remove contacts, send text end to end, process what arrives, verify contacts. Every operation
+runs in a keystore transaction, so concurrent commands on one device never lose state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import secrets
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from hotline.client import channel
+from hotline.client.cards import (
+    make_card,
+    open_device_list,
+    read_card,
+    sign_allowlist,
+    sign_device_list,
+)
+from hotline.client.events import ClientEvent
+from hotline.client.keystore import Keystore
+from hotline.client.state import (
+    ClientState,
+    ContactState,
+    InviteState,
+    MessageEntry,
+    PendingRequest,
+)
+from hotline.client.transcript import Transcript, conversation_id
+from hotline.client.transport import ServerApi
+from hotline.crypto.identity import DOMAIN_AUTH, DOMAIN_ONE_TIME_KEY, IdentityKey, IdentityPublicKey
+from hotline.crypto.olm import DeviceAccount, OlmMessage, verify_device_signature
+from hotline.crypto.passphrase import DEFAULT_SCRYPT, ScryptParams
+from hotline.crypto.safety_number import safety_number
+from hotline.wire import api
+from hotline.wire.card import CardPayload
+from hotline.wire.codec import decode, encode
+from hotline.wire.encoding import b64d, b64e
+from hotline.wire.envelope import Envelope, EnvelopeKind, Receipt
+from hotline.wire.errors import (
+    AlreadyExists,
+    DeviceListMismatch,
+    HotlineError,
+    IdentityChanged,
+    InviteInvalid,
+    MalformedInput,
+    NotAContact,
+    StaleVersion,
+    UnknownContact,
+)
+from hotline.wire.lists import DeviceKeys
+
+ONE_TIME_KEY_TARGET = 50
+ONE_TIME_KEY_LOW = 20
+CARD_VALIDITY_DAYS = 30
+MAX_SEEN_IDS = 10_000
+
+
+def _device_keys(account: DeviceAccount, device_id: str) -> DeviceKeys:
+    return DeviceKeys(
+        device_id=device_id, curve25519=b64e(account.curve25519), ed25519=b64e(account.ed25519)
+    )
+
+
+class HotlineClient:
+    """One device. Create with :meth:`register` or :meth:`open`; close with :meth:`close`."""
+
+    def __init__(self, keystore: Keystore, server: ServerApi, clock: Callable[[], float]) -> None:
+        self.keystore = keystore
+        self.server = server
+        self.clock = clock
+        self._domain: str | None = None
+        self._tx_lock = asyncio.Lock()
+        state = keystore.load()
+        self.handle = state.handle
+        self.device_id = state.device_id
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @classmethod
+    async def register(
+        cls,
+        home: Path,
+        passphrase: str,
+        *,
+        server_url: str,
+        enrolment_token: str,
+        handle: str,
+        display_name: str,
+        scrypt: ScryptParams = DEFAULT_SCRYPT,
+        clock: Callable[[], float] = time.time,
+    ) -> HotlineClient:
+        """Create this device's keys and keystore and register the principal on its server.
+
+        Raises:
+            AlreadyExists: a keystore is already in ``home``, or the handle is taken.
+            EnrolmentInvalid: the token is not valid for ``handle``.
+            ServerUnavailable: the server cannot be reached (the keystore is not kept).
+        """
+        identity = IdentityKey.generate()
+        account = DeviceAccount.generate()
+        device_id = secrets.token_urlsafe(9)
+        keys = _device_keys(account, device_id)
+        pickle_key_placeholder = ""
+        state = ClientState(
+            v=1,
+            handle=handle,
+            display_name=display_name,
+            server_url=server_url.rstrip("/"),
+            device_id=device_id,
+            identity_key=b64e(identity.to_bytes()),
+            pickle_key=pickle_key_placeholder,
+            account_pickle="",
+            own_devices=[keys],
+        )
+        if Keystore.exists(home):
+            raise AlreadyExists(f"a keystore already exists in {home}; use another HOTLINE_HOME")
+        keystore = Keystore.create(home, passphrase, state, scrypt=scrypt)
+        state.account_pickle = account.pickle(keystore.pickle_key)
+        keystore.save(state)
+        server = ServerApi(state.server_url)
+        try:
+            device_list = sign_device_list(identity, handle, 1, [keys], clock())
+            await server.call(
+                "POST",
+                "/v1/register",
+                api.RegisterRequest(
+                    enrolment_token=enrolment_token,
+                    handle=handle,
+                    display_name=display_name,
+                    identity_key=b64e(identity.public.to_bytes()),
+                    device=keys,
+                    device_list=device_list,
+                ),
+            )
+        except BaseException:
+            await server.close()
+            shutil.rmtree(home, ignore_errors=True)
+            raise
+        client = cls(keystore, server, clock)
+        await client.publish_keys()
+        return client
+
+    @classmethod
+    async def open(
+        cls, home: Path, passphrase: str, *, clock: Callable[[], float] = time.time
+    ) -> HotlineClient:
+        """Unlock an existing keystore. Raises: KeystoreMissing, WrongPassphrase."""
+        keystore = Keystore.open(home, passphrase)
+        return cls(keystore, ServerApi(keystore.load().server_url), clock)
+
+    async def close(self) -> None:
+        await self.server.close()
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[tuple[ClientState, DeviceAccount]]:
+        """One read-modify-write of the state with the Olm account restored."""
+        async with self._tx_lock, self.keystore.transaction() as state:
+            account = DeviceAccount.from_pickle(state.account_pickle, self.keystore.pickle_key)
+            yield state, account
+            state.account_pickle = account.pickle(self.keystore.pickle_key)
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    # -- authentication and keys -------------------------------------------------------------
+    async def login(self) -> None:
+        """Sign a fresh server challenge with the device key to get a session token."""
+        info = await self.server.call("GET", "/v1/server", response=api.ServerInfo)
+        assert info is not None
+        self._domain = info.domain
+        challenge = await self.server.call(
+            "POST",
+            "/v1/auth/challenge",
+            api.ChallengeRequest(device_id=self.device_id),
+            api.ChallengeResponse,
+        )
+        assert challenge is not None
+        nonce = b64d(challenge.challenge)
+        state = self.keystore.load()
+        account = DeviceAccount.from_pickle(state.account_pickle, self.keystore.pickle_key)
+        signature = account.sign(DOMAIN_AUTH, nonce + b"\x00" + info.domain.encode("utf-8"))
+        token = await self.server.call(
+            "POST",
+            "/v1/auth/token",
+            api.TokenRequest(
+                device_id=self.device_id, challenge=challenge.challenge, signature=b64e(signature)
+            ),
+            api.TokenResponse,
+        )
+        assert token is not None
+        self.server.token = token.token
+
+    async def _ensure_login(self) -> None:
+        if self.server.token is None:
+            await self.login()
+
+    async def publish_keys(self, count: int = ONE_TIME_KEY_TARGET) -> int:
+        """Publish ``count`` new signed one-time keys and a fresh fallback key."""
+        await self._ensure_login()
+        async with self._tx() as (_state, account):
+            fresh = account.generate_one_time_keys(count)
+            fallback = account.generate_fallback_key()
+
+            def signed(key_id: str, key: bytes) -> api.OneTimeKey:
+                return api.OneTimeKey(
+                    key_id=key_id,
+                    key=b64e(key),
+                    signature=b64e(account.sign(DOMAIN_ONE_TIME_KEY, key)),
+                )
+
+            reply = await self.server.call(
+                "POST",
+                "/v1/keys",
+                api.KeysUpload(
+                    one_time_keys=[signed(k, v) for k, v in fresh], fallback_key=signed(*fallback)
+                ),
+                api.KeysUploadResponse,
+            )
+            account.mark_keys_as_published()
+        assert reply is not None
+        return reply.one_time_key_count
+
+    # -- identity and cards ------------------------------------------------------------------
+    def identity(self) -> IdentityKey:
+        return IdentityKey.from_bytes(b64d(self.keystore.load().identity_key))
+
+    async def my_card(self, *, new: bool = False, validity_days: int = CARD_VALIDITY_DAYS) -> str:
+        """My card as a ``hotline:`` URI: the current valid one, or a new one (new invite)."""
+        now = self.clock()
+        if not new:
+            for invite in self.keystore.load().invites.values():
+                if not invite.revoked and invite.expires_at > now + 24 * 3600:
+                    return invite.card
+        await self._ensure_login()
+        secret = secrets.token_bytes(32)
+        invite_id = secrets.token_urlsafe(12)
+        expires = int(now + validity_days * 86400)
+        async with self._tx() as (state, _):
+            identity = IdentityKey.from_bytes(b64d(state.identity_key))
+            card = make_card(
+                identity,
+                CardPayload(
+                    v=1,
+                    display_name=state.display_name,
+                    handle=state.handle,
+                    identity_key=b64e(identity.public.to_bytes()),
+                    server_url=state.server_url,
+                    invite_id=invite_id,
+                    invite_secret=b64e(secret),
+                    issued_at=int(now),
+                    expires_at=expires,
+                ),
+            )
+            await self.server.call(
+                "POST",
+                "/v1/invites",
+                api.InviteCreate(
+                    invite_id=invite_id,
+                    verifier=b64e(hashlib.sha256(secret).digest()),
+                    expires_at=expires,
+                ),
+            )
+            state.invites[invite_id] = InviteState(
+                invite_id=invite_id, secret=b64e(secret), expires_at=expires, card=card.to_uri()
+            )
+        return card.to_uri()
+
+    async def revoke_card(self, invite_id: str | None = None) -> list[str]:
+        """Revoke one invite (or every live one); returns the invite ids revoked."""
+        await self._ensure_login()
+        revoked: list[str] = []
+        async with self._tx() as (state, _):
+            for invite in state.invites.values():
+                if invite.revoked or (invite_id and invite.invite_id != invite_id):
+                    continue
+                await self.server.call("DELETE", f"/v1/invites/{invite.invite_id}")
+                invite.revoked = True
+                revoked.append(invite.invite_id)
+        if invite_id and not revoked:
+            raise InviteInvalid(f"no live invite {invite_id}")
+        return revoked
+
+    # -- contacts ----------------------------------------------------------------------------
+    def contacts(self) -> list[ContactState]:
+        return sorted(self.keystore.load().contacts.values(), key=lambda c: c.handle)
+
+    def contact(self, name: str) -> ContactState:
+        """Find a contact by handle, or by a unique prefix of handle or display name.
+
+        Raises: UnknownContact.
+        """
+        contacts = self.keystore.load().contacts
+        if name in contacts:
+            return contacts[name]
+        folded = name.casefold()
+        matches = [
+            c
+            for c in contacts.values()
+            if c.handle.startswith(folded) or c.display_name.casefold().startswith(folded)
+        ]
+        if len(matches) != 1:
+            known = ", ".join(sorted(contacts)) or "none yet"
+            raise UnknownContact(f"no single contact matches {name!r} (contacts: {known})")
+        return matches[0]
+
+    async def add_contact(self, card_text: str) -> ContactState:
+        """Verify a card, allow its owner, and send them a contact request with my card.
+
+        Raises:
+            MalformedCard, BadSignature, CardExpired: the card is not acceptable.
+            InviteInvalid: the card's owner revoked it (answered by their server).
+        """
+        card = read_card(card_text, self.clock())
+        payload = card.payload
+        if payload.handle == self.handle:
+            raise MalformedInput("that is your own card")
+        my_card = await self.my_card()
+        await self._ensure_login()
+        async with self._tx() as (state, _):
+            contact = self._pin_contact(state, payload, status="requested")
+            await self._upload_allowlist(state)
+        await self.server.call(
+            "POST",
+            "/v1/contact-requests",
+            api.ContactRequest(
+                to=payload.handle,
+                invite_id=payload.invite_id,
+                invite_secret=payload.invite_secret,
+                card=my_card,
+            ),
+        )
+        return contact
+
+    def _pin_contact(self, state: ClientState, payload: CardPayload, status: str) -> ContactState:
+        existing = state.contacts.get(payload.handle)
+        if (
+            existing is not None
+            and existing.status != "removed"
+            and existing.identity_key == payload.identity_key
+        ):
+            existing.display_name = payload.display_name
+            if existing.status == "requested" and status == "active":
+                existing.status = "active"
+            return existing
+        contact = ContactState(
+            handle=payload.handle,
+            display_name=payload.display_name,
+            identity_key=payload.identity_key,
+            server_url=payload.server_url,
+            status="active" if status == "active" else "requested",
+            added_at_ms=self.now_ms(),
+        )
+        state.contacts[payload.handle] = contact
+        # A new identity key means old sessions are for someone else: drop them.
+        for key in [k for k in state.sessions if k.startswith(payload.handle + "/")]:
+            del state.sessions[key]
+        return contact
+
+    async def _upload_allowlist(self, state: ClientState) -> None:
+        members = [c.handle for c in state.contacts.values() if c.status != "removed"]
+        identity = IdentityKey.from_bytes(b64d(state.identity_key))
+        version = state.allowlist_version + 1
+        signed = sign_allowlist(identity, state.handle, version, members, self.clock())
+        await self.server.call("PUT", "/v1/allowlist", api.SignedListUpload(signed=signed))
+        state.allowlist_version = version
+
+    async def accept_request(self, sender: str) -> ContactState:
+        """Accept a pending contact request (when auto-accept is off)."""
+        await self._ensure_login()
+        async with self._tx() as (state, account):
+            request = next((r for r in state.pending_requests if r.sender == sender), None)
+            if request is None:
+                raise UnknownContact(f"no pending request from {sender}")
+            contact = await self._accept(state, account, request)
+            state.pending_requests.remove(request)
+        return contact
+
+    async def _accept(
+        self, state: ClientState, account: DeviceAccount, request: PendingRequest
+    ) -> ContactState:
+        card = read_card(request.card, self.clock())
+        contact = self._pin_contact(state, card.payload, status="active")
+        await self._upload_allowlist(state)
+        await self._send_envelope(state, account, contact.handle, "contact_accepted")
+        return contact
+
+    async def remove_contact(self, name: str) -> None:
+        """Tell the contact (end to end) and take them off my signed allowlist."""
+        await self._ensure_login()
+        async with self._tx() as (state, account):
+            contact = state.contacts[self.contact(name).handle]
+            if contact.status == "active":
+                # They may have cut us off already, or their key changed: remove all the same.
+                with contextlib.suppress(NotAContact, IdentityChanged):
+                    await self._send_envelope(state, account, contact.handle, "contact_removed")
+            contact.status = "removed"
+            await self._upload_allowlist(state)
+
+    # -- verification ------------------------------------------------------------------------
+    def safety_number(self, name: str) -> str:
+        """The 60-digit safety number with a contact (same digits on both sides)."""
+        state = self.keystore.load()
+        contact = self.contact(name)
+        mine = IdentityKey.from_bytes(b64d(state.identity_key)).public
+        theirs_raw = b64d(contact.changed_identity_key or contact.identity_key)
+        return safety_number(
+            mine,
+            state.handle.encode(),
+            IdentityPublicKey.from_bytes(theirs_raw),
+            contact.handle.encode(),
+        )
+
+    async def mark_verified(self, name: str) -> ContactState:
+        """Record that the safety number was compared; adopts a changed key if there was one."""
+        async with self._tx() as (state, _):
+            contact = state.contacts[self.contact(name).handle]
+            if contact.changed_identity_key:
+                contact.identity_key = contact.changed_identity_key
+                contact.changed_identity_key = ""
+                contact.devices = []
+                contact.device_list_version = 0
+                for key in [k for k in state.sessions if k.startswith(contact.handle + "/")]:
+                    del state.sessions[key]
+            contact.verified = True
+        return contact
+
+    # -- sending -----------------------------------------------------------------------------
+    async def send_text(self, name: str, text: str) -> MessageEntry:
+        """Encrypt ``text`` for every device of the contact and my other devices, and send it.
+
+        Raises:
+            UnknownContact, NotAContact, IdentityChanged: who may not be written to.
+        """
+        await self._ensure_login()
+        handle = self.contact(name).handle
+        async with self._tx() as (state, account):
+            contact = state.contacts[handle]
+            if contact.status != "active":
+                raise NotAContact(f"{handle} has not accepted you as a contact (yet)")
+            if contact.changed_identity_key:
+                raise IdentityChanged(
+                    f"{handle}'s identity key changed; compare the new safety number "
+                    f"('hotline verify {handle}') and confirm it before sending"
+                )
+            entry = await self._send_envelope(state, account, handle, "text", text=text)
+        assert entry is not None
+        return entry
+
+    async def _send_envelope(
+        self,
+        state: ClientState,
+        account: DeviceAccount,
+        to: str,
+        kind: EnvelopeKind,
+        *,
+        text: str = "",
+        receipt: Receipt | None = None,
+    ) -> MessageEntry | None:
+        conversation = conversation_id(state.handle, to)
+        transcript = state.transcripts.setdefault(conversation, Transcript(conversation))
+        sender_key = channel.session_key(state.handle, state.device_id)
+        chained = kind == "text"
+        seq, prev = transcript.next_outgoing(sender_key) if chained else (0, "")
+        message_id = secrets.token_urlsafe(16)
+        envelope = Envelope(
+            v=1,
+            kind=kind,
+            message_id=message_id,
+            sender=state.handle,
+            sender_device=state.device_id,
+            recipient=to,
+            sent_at_ms=self.now_ms(),
+            conversation=conversation,
+            seq=seq,
+            prev=prev,
+            text=text,
+            receipt=receipt,
+        )
+        plaintext = encode(envelope)
+        for attempt in range(2):
+            targets = await self._targets(state, account, to, refresh=attempt > 0)
+            ciphertexts = []
+            for handle, device in targets:
+                message = channel.encrypt_for(
+                    state, self.keystore.pickle_key, handle, device.device_id, plaintext
+                )
+                ciphertexts.append(
+                    api.DeviceCiphertext(
+                        device_id=device.device_id,
+                        type=message.message_type,
+                        body=b64e(message.ciphertext),
+                    )
+                )
+            if not ciphertexts:
+                break  # no device to address (a principal whose only device is this one)
+            try:
+                await self.server.call(
+                    "POST",
+                    "/v1/messages",
+                    api.SendRequest(message_id=message_id, to=to, ciphertexts=ciphertexts),
+                    api.SendResponse,
+                )
+                break
+            except DeviceListMismatch:
+                if attempt:
+                    raise
+        if not chained:
+            return None
+        transcript.record(sender_key, seq, plaintext)
+        entry = MessageEntry(
+            message_id=message_id,
+            conversation=conversation,
+            sender=state.handle,
+            sender_device=state.device_id,
+            text=text,
+            sent_at_ms=envelope.sent_at_ms,
+            seq=seq,
+            status="sent",
+            outgoing=True,
+        )
+        state.messages.append(entry)
+        return entry
+
+    async def _targets(
+        self, state: ClientState, account: DeviceAccount, to: str, *, refresh: bool
+    ) -> list[tuple[str, DeviceKeys]]:
+        """Every device to encrypt for, each with an Olm session ready."""
+        targets: list[tuple[str, DeviceKeys]] = []
+        for handle in dict.fromkeys([to, state.handle]):
+            devices = await self._devices(state, handle, refresh=refresh)
+            missing = [
+                d
+                for d in devices
+                if d.device_id != state.device_id
+                and not channel.has_session(state, handle, d.device_id)
+            ]
+            if missing:
+                await self._claim_sessions(state, account, handle, missing)
+            targets += [(handle, d) for d in devices if d.device_id != state.device_id]
+        return targets
+
+    def _pinned_identity(self, state: ClientState, handle: str) -> bytes:
+        if handle == state.handle:
+            return IdentityKey.from_bytes(b64d(state.identity_key)).public.to_bytes()
+        contact = state.contacts.get(handle)
+        if contact is None:
+            raise UnknownContact(f"{handle} is not a contact")
+        return b64d(contact.identity_key)
+
+    async def _devices(self, state: ClientState, handle: str, *, refresh: bool) -> list[DeviceKeys]:
+        """The verified device list of ``handle`` (cached; refreshed on request).
+
+        Raises:
+            IdentityChanged: the server presents another identity key than the pinned one.
+            BadSignature: the device list is not signed by the pinned identity key.
+            StaleVersion: the server offers an older device list than one seen before.
+        """
+        own = handle == state.handle
+        contact = None if own else state.contacts[handle]
+        cached = state.own_devices if own else contact.devices if contact else []
+        if cached and not refresh:
+            return cached
+        reply = await self.server.call(
+            "GET", f"/v1/principals/{handle}/devices", response=api.DevicesResponse
+        )
+        assert reply is not None
+        pinned = self._pinned_identity(state, handle)
+        if b64d(reply.identity_key) != pinned:
+            if contact is not None:
+                contact.changed_identity_key = reply.identity_key
+                self.keystore.save(state)
+            raise IdentityChanged(
+                f"{handle}'s identity key changed"
+                + (" (this contact was verified!)" if contact and contact.verified else "")
+                + f"; compare safety numbers with 'hotline verify {handle}' before sending"
+            )
+        device_list = open_device_list(reply.device_list, pinned, handle)
+        known = state.device_list_version if own else contact.device_list_version if contact else 0
+        if device_list.version < known:
+            raise StaleVersion(f"the server offered an old device list of {handle}")
+        if own:
+            state.own_devices = list(device_list.devices)
+            state.device_list_version = device_list.version
+        elif contact is not None:
+            contact.devices = list(device_list.devices)
+            contact.device_list_version = device_list.version
+        return list(device_list.devices)
+
+    async def _claim_sessions(
+        self, state: ClientState, account: DeviceAccount, handle: str, devices: list[DeviceKeys]
+    ) -> None:
+        reply = await self.server.call(
+            "POST",
+            "/v1/keys/claim",
+            api.ClaimRequest(handle=handle, device_ids=[d.device_id for d in devices]),
+            api.ClaimResponse,
+        )
+        assert reply is not None
+        by_id = {d.device_id: d for d in devices}
+        for claimed in reply.keys:
+            device = by_id.get(claimed.device_id)
+            if device is None:
+                continue
+            key = b64d(claimed.key)
+            # The device signed its one-time key: the server cannot substitute its own.
+            verify_device_signature(
+                b64d(device.ed25519), DOMAIN_ONE_TIME_KEY, key, b64d(claimed.signature)
+            )
+            channel.start_session(
+                state,
+                account,
+                self.keystore.pickle_key,
+                handle,
+                device.device_id,
+                b64d(device.curve25519),
+                key,
+            )
+
+    # -- receiving ---------------------------------------------------------------------------
+    async def sync(self) -> list[ClientEvent]:
+        """Fetch, process and acknowledge everything waiting in this device's mailbox."""
+        await self._ensure_login()
+        events: list[ClientEvent] = []
+        while True:
+            reply = await self.server.call(
+                "GET", "/v1/inbox", response=api.InboxResponse, params={"limit": "100"}
+            )
+            assert reply is not None
+            if not reply.items:
+                break
+            events += await self.process(reply.items)
+        return events
+
+    async def process(self, items: list[api.InboxItem]) -> list[ClientEvent]:
+        """Process mailbox items in order, save, then acknowledge them (deleting them on the
+        server). Dedup by message id makes a re-delivery after a crash harmless."""
+        from hotline.client.inbox import handle_item
+
+        events: list[ClientEvent] = []
+        receipts: dict[str, list[str]] = {}
+        async with self._tx() as (state, account):
+            for item in items:
+                events += await handle_item(self, state, account, item, receipts)
+            for to, ids in receipts.items():
+                try:
+                    await self._send_envelope(
+                        state,
+                        account,
+                        to,
+                        "receipt",
+                        receipt=Receipt(kind="delivered", message_ids=ids),
+                    )
+                except HotlineError as exc:
+                    events.append(ClientEvent("warning", to, f"delivery receipt not sent: {exc}"))
+        await self.server.call(
+            "POST", "/v1/inbox/ack", api.AckRequest(seqs=[i.seq for i in items]), api.AckResponse
+        )
+        await self._top_up_keys()
+        return events
+
+    async def _top_up_keys(self) -> None:
+        reply = await self.server.call(
+            "POST", "/v1/keys", api.KeysUpload(one_time_keys=[]), api.KeysUploadResponse
+        )
+        if reply is not None and reply.one_time_key_count < ONE_TIME_KEY_LOW:
+            await self.publish_keys(ONE_TIME_KEY_TARGET - reply.one_time_key_count)
+
+    async def send_read_receipts(self, name: str) -> int:
+        """Tell a contact which of their messages I have now read."""
+        await self._ensure_login()
+        handle = self.contact(name).handle
+        async with self._tx() as (state, account):
+            unread = [
+                m
+                for m in state.messages
+                if not m.outgoing and m.sender == handle and m.status == "received"
+            ]
+            if not unread:
+                return 0
+            await self._send_envelope(
+                state,
+                account,
+                handle,
+                "receipt",
+                receipt=Receipt(kind="read", message_ids=[m.message_id for m in unread]),
+            )
+            for m in unread:
+                m.status = "read"
+        return len(unread)
+
+    async def listen(self) -> AsyncIterator[ClientEvent]:
+        """Yield events as items are pushed over the websocket (after draining the mailbox)."""
+        for event in await self.sync():
+            yield event
+        async for batch in self.server.websocket():
+            for event in await self.process(batch):
+                yield event
+
+    # -- reading state -----------------------------------------------------------------------
+    def history(self, name: str) -> list[MessageEntry]:
+        handle = self.contact(name).handle
+        conversation = conversation_id(self.handle, handle)
+        return [m for m in self.keystore.load().messages if m.conversation == conversation]
+
+    def transcript_digest(self, name: str) -> str:
+        conversation = conversation_id(self.handle, self.contact(name).handle)
+        transcript = self.keystore.load().transcripts.get(conversation, Transcript(conversation))
+        return transcript.digest()
+
+    def pending_requests(self) -> list[PendingRequest]:
+        return list(self.keystore.load().pending_requests)
+
+
+def decode_olm(item: api.InboxItem) -> OlmMessage:
+    raw = b64d(item.body)
+    if not raw:
+        raise MalformedInput("empty ciphertext")
+    return OlmMessage(raw[0], raw[1:])
+
+
+def decode_envelope(plaintext: bytes) -> Envelope:
+    return decode(plaintext, Envelope, what="envelope")
+
+
+__all__ = ["HotlineClient", "decode_envelope", "decode_olm"]

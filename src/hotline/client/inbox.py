@@ -1,0 +1,224 @@
+"""Handling what arrives in the device's mailbox: contact requests and Olm messages.
+
+Every check that can fail on hostile input turns into a ``warning`` event for the user — the
+item is acknowledged and dropped, never crashing the client and never silently accepted.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from hotline.client import channel
+from hotline.client.cards import read_card
+from hotline.client.events import ClientEvent
+from hotline.client.state import ClientState, MessageEntry, PendingRequest
+from hotline.client.transcript import Transcript, conversation_id
+from hotline.crypto.olm import DeviceAccount
+from hotline.wire import api
+from hotline.wire.encoding import b64d
+from hotline.wire.envelope import Envelope
+from hotline.wire.errors import (
+    HotlineError,
+    TranscriptForked,
+    TranscriptGap,
+    TranscriptReplay,
+)
+
+if TYPE_CHECKING:
+    from hotline.client.device import HotlineClient
+
+_STATUS_RANK = {"sending": 0, "sent": 1, "delivered": 2, "read": 3}
+
+
+class _Notice(msgspec.Struct, frozen=True):
+    sender: str
+    card: str
+    invite_id: str
+
+
+async def handle_item(
+    client: HotlineClient,
+    state: ClientState,
+    account: DeviceAccount,
+    item: api.InboxItem,
+    receipts: dict[str, list[str]],
+) -> list[ClientEvent]:
+    try:
+        if item.kind == "contact_request":
+            return await _contact_request(client, state, account, item)
+        if item.kind == "olm":
+            return await _olm(client, state, account, item, receipts)
+        return [ClientEvent("warning", item.sender_handle, f"unknown item kind {item.kind!r}")]
+    except HotlineError as exc:
+        return [
+            ClientEvent(
+                "warning",
+                item.sender_handle,
+                f"dropped an item from {item.sender_handle}: {exc.code}: {exc.detail}",
+            )
+        ]
+
+
+async def _contact_request(
+    client: HotlineClient, state: ClientState, account: DeviceAccount, item: api.InboxItem
+) -> list[ClientEvent]:
+    notice = msgspec.json.decode(b64d(item.body), type=_Notice)
+    card = read_card(notice.card, client.clock())
+    if card.payload.handle != item.sender_handle:
+        return [
+            ClientEvent(
+                "warning",
+                item.sender_handle,
+                "contact request carries someone else's card; refused",
+            )
+        ]
+    invite = state.invites.get(notice.invite_id)
+    if invite is None or invite.revoked or invite.expires_at <= client.clock():
+        return [
+            ClientEvent(
+                "warning",
+                item.sender_handle,
+                "contact request used a revoked or expired card; refused",
+            )
+        ]
+    request = PendingRequest(
+        sender=item.sender_handle,
+        card=notice.card,
+        invite_id=notice.invite_id,
+        received_at_ms=client.now_ms(),
+    )
+    if not state.settings.auto_accept:
+        state.pending_requests.append(request)
+        return [
+            ClientEvent(
+                "contact_request",
+                item.sender_handle,
+                f"{card.payload.display_name} asks to connect",
+            )
+        ]
+    contact = await client._accept(state, account, request)
+    return [ClientEvent("contact_added", contact.handle, contact.display_name)]
+
+
+async def _sender_curve(
+    client: HotlineClient, state: ClientState, handle: str, device_id: str
+) -> bytes | None:
+    """The sender device's Curve25519 key from its verified device list, if it is listed."""
+    own = handle == state.handle
+    contact = state.contacts.get(handle)
+    if not own and (contact is None or contact.status == "removed"):
+        return None
+    devices = state.own_devices if own else contact.devices if contact else []
+    found = next((d for d in devices if d.device_id == device_id), None)
+    if found is None:
+        devices = await client._devices(state, handle, refresh=True)
+        found = next((d for d in devices if d.device_id == device_id), None)
+    return b64d(found.curve25519) if found else None
+
+
+async def _olm(
+    client: HotlineClient,
+    state: ClientState,
+    account: DeviceAccount,
+    item: api.InboxItem,
+    receipts: dict[str, list[str]],
+) -> list[ClientEvent]:
+    from hotline.client.device import decode_envelope, decode_olm
+
+    sender, device = item.sender_handle, item.sender_device
+    curve = await _sender_curve(client, state, sender, device)
+    if curve is None:
+        return [ClientEvent("warning", sender, f"message from {sender}, not a contact: dropped")]
+    plaintext = channel.decrypt_from(
+        state, account, client.keystore.pickle_key, sender, device, curve, decode_olm(item)
+    )
+    envelope = decode_envelope(plaintext)
+    if envelope.sender != sender or envelope.sender_device != device:
+        return [ClientEvent("warning", sender, "message claims another sender inside; dropped")]
+    if envelope.message_id in state.seen_message_ids:
+        return []
+    state.seen_message_ids.append(envelope.message_id)
+    del state.seen_message_ids[:-10_000]
+    if envelope.kind == "text":
+        return _text(state, envelope, plaintext, receipts)
+    if envelope.kind == "receipt" and envelope.receipt is not None:
+        return _receipt(state, envelope)
+    contact = state.contacts.get(sender)
+    if contact is None:
+        return []
+    if envelope.kind == "contact_accepted":
+        contact.status = "active"
+        return [ClientEvent("contact_added", sender, contact.display_name)]
+    if envelope.kind == "contact_removed":
+        contact.status = "removed"
+        await client._upload_allowlist(state)
+        return [ClientEvent("contact_removed", sender, contact.display_name)]
+    return []
+
+
+def _text(
+    state: ClientState, envelope: Envelope, plaintext: bytes, receipts: dict[str, list[str]]
+) -> list[ClientEvent]:
+    own_copy = envelope.sender == state.handle
+    peer = envelope.recipient if own_copy else envelope.sender
+    if not own_copy and envelope.recipient != state.handle:
+        return [ClientEvent("warning", envelope.sender, "message addressed to someone else")]
+    conversation = conversation_id(state.handle, peer)
+    if envelope.conversation != conversation:
+        return [ClientEvent("warning", peer, "message for another conversation; dropped")]
+    transcript = state.transcripts.setdefault(conversation, Transcript(conversation))
+    sender_key = channel.session_key(envelope.sender, envelope.sender_device)
+    warnings: list[str] = []
+    try:
+        transcript.check_incoming(sender_key, envelope.seq, envelope.prev)
+    except TranscriptReplay as exc:
+        return [ClientEvent("warning", peer, f"{exc.code}: {exc.detail}")]
+    except (TranscriptGap, TranscriptForked) as exc:
+        warnings.append(f"{exc.code}: {exc.detail}")
+    transcript.record(sender_key, envelope.seq, plaintext)
+    state.messages.append(
+        MessageEntry(
+            message_id=envelope.message_id,
+            conversation=conversation,
+            sender=envelope.sender,
+            sender_device=envelope.sender_device,
+            text=envelope.text,
+            sent_at_ms=envelope.sent_at_ms,
+            seq=envelope.seq,
+            status="sent" if own_copy else "received",
+            outgoing=own_copy,
+            warnings=warnings,
+        )
+    )
+    if not own_copy:
+        receipts.setdefault(envelope.sender, []).append(envelope.message_id)
+    return [
+        ClientEvent(
+            "message",
+            peer,
+            envelope.text,
+            envelope.message_id,
+            envelope.seq,
+            outgoing=own_copy,
+            warnings=warnings,
+        )
+    ]
+
+
+def _receipt(state: ClientState, envelope: Envelope) -> list[ClientEvent]:
+    assert envelope.receipt is not None
+    kind = envelope.receipt.kind
+    ids = set(envelope.receipt.message_ids)
+    updated = 0
+    for message in state.messages:
+        if (
+            message.outgoing
+            and message.message_id in ids
+            and _STATUS_RANK.get(message.status, 0) < _STATUS_RANK[kind]
+        ):
+            message.status = kind
+            updated += 1
+    peer = envelope.recipient if envelope.sender == state.handle else envelope.sender
+    return [ClientEvent("receipt", peer, kind, seq=updated)] if updated else []

@@ -1,0 +1,93 @@
+"""What one device keeps about itself and its contacts (persisted in the keystore).
+
+All of it lives inside the passphrase-encrypted keystore file; the vodozemac pickles inside are
+additionally encrypted with the keystore's pickle key.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from hotline.client.transcript import Transcript
+from hotline.wire.lists import DeviceKeys
+
+ContactStatus = Literal["requested", "active", "removed"]
+MessageStatus = Literal["sending", "sent", "delivered", "read", "received"]
+
+
+class ContactState(msgspec.Struct):
+    handle: str
+    display_name: str
+    identity_key: str  # base64url, pinned from the card
+    server_url: str
+    status: ContactStatus
+    added_at_ms: int
+    verified: bool = False
+    #: set when the server presented a different identity key; sending is blocked
+    changed_identity_key: str = ""
+    devices: list[DeviceKeys] = msgspec.field(default_factory=list)
+    device_list_version: int = 0
+
+
+class InviteState(msgspec.Struct):
+    invite_id: str
+    secret: str  # base64url
+    expires_at: int
+    card: str
+    revoked: bool = False
+
+
+class SessionState(msgspec.Struct):
+    """Olm sessions with one peer device, most recently used first."""
+
+    peer_curve25519: str
+    pickles: list[str] = msgspec.field(default_factory=list)
+
+
+class MessageEntry(msgspec.Struct):
+    message_id: str
+    conversation: str
+    sender: str
+    sender_device: str
+    text: str
+    sent_at_ms: int
+    seq: int
+    status: MessageStatus
+    outgoing: bool
+    #: problems the receiver detected for this message (e.g. "transcript_gap")
+    warnings: list[str] = msgspec.field(default_factory=list)
+
+
+class PendingRequest(msgspec.Struct):
+    sender: str
+    card: str
+    invite_id: str
+    received_at_ms: int
+
+
+class Settings(msgspec.Struct):
+    auto_accept: bool = True
+
+
+class ClientState(msgspec.Struct):
+    v: int
+    handle: str
+    display_name: str
+    server_url: str
+    device_id: str
+    identity_key: str  # base64url Ed25519 private key
+    pickle_key: str  # base64url, random; the whole file is AEAD-sealed anyway
+    account_pickle: str
+    device_list_version: int = 1
+    own_devices: list[DeviceKeys] = msgspec.field(default_factory=list)
+    allowlist_version: int = 0
+    contacts: dict[str, ContactState] = msgspec.field(default_factory=dict)
+    invites: dict[str, InviteState] = msgspec.field(default_factory=dict)
+    sessions: dict[str, SessionState] = msgspec.field(default_factory=dict)
+    transcripts: dict[str, Transcript] = msgspec.field(default_factory=dict)
+    messages: list[MessageEntry] = msgspec.field(default_factory=list)
+    pending_requests: list[PendingRequest] = msgspec.field(default_factory=list)
+    settings: Settings = msgspec.field(default_factory=Settings)
+    seen_message_ids: list[str] = msgspec.field(default_factory=list)

@@ -1,0 +1,105 @@
+"""HTTP and websocket transport to the home server; maps problem+json to typed errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
+
+import httpx
+import msgspec
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from hotline.wire import api
+from hotline.wire.codec import decode, encode
+from hotline.wire.errors import HotlineError, MalformedInput, ServerUnavailable, error_from_problem
+
+T = TypeVar("T")
+MAX_RESPONSE = 4 * 1024 * 1024
+
+
+class ServerApi:
+    """One device's connection to its home server. Holds the session token (never logged)."""
+
+    def __init__(self, base_url: str, *, timeout: float = 15.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
+        self.token: str | None = None
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    def _headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token}"} if self.token else {}
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        response: type[T] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> T | None:
+        """Send ``body`` (a struct) and decode the answer into ``response``.
+
+        Raises:
+            ServerUnavailable: the server cannot be reached.
+            HotlineError: the typed error the server answered with.
+        """
+        content = encode(body) if body is not None else None
+        headers = self._headers()
+        if content is not None:
+            headers["content-type"] = "application/json"
+        try:
+            reply = await self._http.request(
+                method, path, content=content, headers=headers, params=params
+            )
+        except httpx.HTTPError as exc:
+            raise ServerUnavailable(
+                f"cannot reach {self.base_url} ({type(exc).__name__}); is the server running?"
+            ) from exc
+        if reply.status_code >= 400:
+            raise _problem(reply)
+        if response is None:
+            return None
+        return decode(reply.content, response, max_size=MAX_RESPONSE)
+
+    async def websocket(self) -> AsyncIterator[list[api.InboxItem]]:
+        """Yield batches of mailbox items pushed by the server until the socket closes."""
+        url = "ws" + self.base_url[len("http") :] + "/v1/ws"
+        try:
+            async with connect(
+                url, additional_headers=self._headers(), max_size=MAX_RESPONSE
+            ) as ws:
+                self._ws: ClientConnection | None = ws
+                async for frame in ws:
+                    raw = frame.encode() if isinstance(frame, str) else frame
+                    yield decode(raw, _Push, max_size=MAX_RESPONSE).items
+        except (OSError, websockets.exceptions.InvalidHandshake) as exc:
+            raise ServerUnavailable(f"websocket to {self.base_url} failed: {exc}") from exc
+        except websockets.exceptions.ConnectionClosed:
+            return
+        finally:
+            self._ws = None
+
+    async def ack_over_websocket(self, seqs: list[int]) -> None:
+        ws = getattr(self, "_ws", None)
+        if ws is None:
+            await self.call("POST", "/v1/inbox/ack", api.AckRequest(seqs=seqs), api.AckResponse)
+        else:
+            await ws.send(json.dumps({"ack": seqs}))
+
+
+class _Push(msgspec.Struct, frozen=True):
+    items: list[api.InboxItem]
+
+
+def _problem(reply: httpx.Response) -> HotlineError:
+    try:
+        doc = json.loads(reply.content)
+        if isinstance(doc, dict) and "code" in doc:
+            return error_from_problem(doc)
+    except ValueError:
+        pass
+    return MalformedInput(f"server answered HTTP {reply.status_code} without a problem document")

@@ -1,0 +1,78 @@
+"""The home server ASGI application (Starlette)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from hotline import __version__
+from hotline.server import routes_account as acct
+from hotline.server import routes_messages as msgs
+from hotline.server.config import ServerConfig
+from hotline.server.context import ServerState, state_of
+from hotline.server.openapi import build_openapi
+from hotline.server.problems import handle_hotline_error, handle_unexpected
+from hotline.server.responses import ok
+from hotline.store import Store, open_store
+from hotline.wire import api
+from hotline.wire.errors import HotlineError
+
+
+async def health(request: Request) -> Response:
+    await state_of(request).store.get_device("-")  # proves the database answers
+    return ok(api.Health(status="ok"))
+
+
+async def server_info(request: Request) -> Response:
+    return ok(api.ServerInfo(domain=state_of(request).config.domain, version=__version__))
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(request.app.state.openapi)
+
+
+def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
+    """Build the app. Without ``store`` it opens (and migrates) ``config.database_url``."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        opened = store if store is not None else await open_store(config.database_url)
+        app.state.hotline = ServerState(config=config, store=opened)
+        try:
+            yield
+        finally:
+            if store is None:
+                await opened.close()
+
+    routes = [
+        Route("/health", health),
+        Route("/openapi.json", openapi),
+        Route("/v1/server", server_info),
+        Route("/v1/register", acct.register, methods=["POST"]),
+        Route("/v1/auth/challenge", acct.challenge, methods=["POST"]),
+        Route("/v1/auth/token", acct.token, methods=["POST"]),
+        Route("/v1/keys", acct.upload_keys, methods=["POST"]),
+        Route("/v1/keys/claim", acct.claim_keys, methods=["POST"]),
+        Route("/v1/principals/{handle}/devices", acct.get_devices),
+        Route("/v1/device-list", acct.put_device_list, methods=["PUT"]),
+        Route("/v1/allowlist", acct.put_allowlist, methods=["PUT"]),
+        Route("/v1/invites", acct.create_invite, methods=["POST"]),
+        Route("/v1/invites/{invite_id}", acct.revoke_invite, methods=["DELETE"]),
+        Route("/v1/contact-requests", msgs.contact_request, methods=["POST"]),
+        Route("/v1/messages", msgs.send, methods=["POST"]),
+        Route("/v1/inbox", msgs.inbox),
+        Route("/v1/inbox/ack", msgs.ack, methods=["POST"]),
+        WebSocketRoute("/v1/ws", msgs.websocket),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HotlineError: handle_hotline_error, Exception: handle_unexpected},
+    )
+    app.state.openapi = build_openapi()
+    return app

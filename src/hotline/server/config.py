@@ -1,0 +1,36 @@
+"""Home server configuration, from explicit arguments or ``HOTLINE_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_database_url(data_dir: Path) -> str:
+    """``HOTLINE_DATABASE_URL`` if set, else an SQLite file in ``data_dir``."""
+    url = os.environ.get("HOTLINE_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite+aiosqlite:///{data_dir / 'hotline-server.db'}"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything the ASGI app needs. ``clock`` is injected so tests control time."""
+
+    domain: str
+    database_url: str
+    challenge_ttl: float = 60.0
+    token_ttl: float = 3600.0
+    max_body: int = 256 * 1024
+    #: token bucket per device: sustained requests per second and burst size
+    rate_per_second: float = 50.0
+    rate_burst: float = 200.0
+    #: unauthenticated endpoints, per client address
+    anon_rate_per_second: float = 5.0
+    anon_rate_burst: float = 30.0
+    max_pending_per_device: int = 10_000
+    clock: Callable[[], float] = field(default=time.time)

@@ -1,0 +1,102 @@
+"""Per-app state shared by the routes, and the two things every route does first:
+authenticate the device and decode the body strictly."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from starlette.requests import HTTPConnection, Request
+
+from hotline.server.config import ServerConfig
+from hotline.server.hub import PushHub
+from hotline.server.ratelimit import RateLimiter
+from hotline.store import Store
+from hotline.wire.codec import decode
+from hotline.wire.errors import BodyTooLarge, Unauthenticated
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated device making a request."""
+
+    device_id: str
+    handle: str
+
+
+@dataclass
+class ServerState:
+    config: ServerConfig
+    store: Store
+    hub: PushHub = field(default_factory=PushHub)
+    device_limiter: RateLimiter = field(init=False)
+    anon_limiter: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        c = self.config
+        self.device_limiter = RateLimiter(c.rate_per_second, c.rate_burst)
+        self.anon_limiter = RateLimiter(c.anon_rate_per_second, c.anon_rate_burst)
+
+    def now(self) -> float:
+        return self.config.clock()
+
+
+def state_of(conn: HTTPConnection) -> ServerState:
+    state: ServerState = conn.app.state.hotline
+    return state
+
+
+def token_hash(token: str) -> bytes:
+    """Session tokens are stored only as SHA-256, so a stolen database yields none."""
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+async def authenticate(conn: HTTPConnection) -> Caller:
+    """Resolve the bearer token to a device and charge its rate limit.
+
+    Raises:
+        Unauthenticated: missing, unknown or expired token, or a removed device.
+        RateLimited: the device is over its limit.
+    """
+    state = state_of(conn)
+    header = conn.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token or len(token) > 256:
+        raise Unauthenticated("send 'Authorization: Bearer <token>'; get one from /v1/auth/token")
+    now = state.now()
+    device_id = await state.store.session_device(token_hash(token), now)
+    device = await state.store.get_device(device_id) if device_id else None
+    if device is None:
+        raise Unauthenticated("session token unknown or expired; sign a new challenge")
+    state.device_limiter.check(device.device_id, now)
+    return Caller(device_id=device.device_id, handle=device.handle)
+
+
+def limit_anonymous(conn: HTTPConnection) -> None:
+    """Charge the per-address limit of unauthenticated endpoints."""
+    state = state_of(conn)
+    address = conn.client.host if conn.client else "unknown"
+    state.anon_limiter.check(address, state.now())
+
+
+async def read_struct(request: Request, type_: type[T]) -> T:
+    """Read at most ``max_body`` bytes and decode them strictly into ``type_``.
+
+    Raises:
+        BodyTooLarge, MalformedInput, UnsupportedVersion.
+    """
+    limit = state_of(request).config.max_body
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"request body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return decode(b"".join(chunks), type_, max_size=limit)

@@ -1,0 +1,255 @@
+"""Registration, device authentication, keys, signed lists and invites (``/v1``)."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hotline.crypto.identity import DOMAIN_AUTH
+from hotline.crypto.olm import verify_device_signature
+from hotline.server.context import (
+    authenticate,
+    limit_anonymous,
+    read_struct,
+    state_of,
+    token_hash,
+)
+from hotline.server.responses import ok
+from hotline.server.signed_lists import verify_allowlist, verify_device_list, verify_one_time_key
+from hotline.store import DeviceRow, InviteRow
+from hotline.wire import api
+from hotline.wire.codec import Signed
+from hotline.wire.encoding import b64d, b64e
+from hotline.wire.errors import (
+    ChallengeInvalid,
+    InviteInvalid,
+    MalformedInput,
+    NotAContact,
+    UnknownDevice,
+    UnknownPrincipal,
+)
+
+
+def auth_message(challenge: bytes, domain: str) -> bytes:
+    """What a device signs to log in: the challenge bound to this server's domain."""
+    return challenge + b"\x00" + domain.encode("utf-8")
+
+
+async def register(request: Request) -> Response:
+    limit_anonymous(request)
+    state = state_of(request)
+    body = await read_struct(request, api.RegisterRequest)
+    if not body.handle.endswith("@" + state.config.domain):
+        raise MalformedInput(f"handles on this server end with @{state.config.domain}")
+    identity_key = b64d(body.identity_key, field="identity_key")
+    now = state.now()
+    signed, devices = verify_device_list(body.device_list, identity_key, body.handle, now)
+    if [d.device_id for d in devices] != [body.device.device_id] or devices[0].curve25519 != b64d(
+        body.device.curve25519
+    ):
+        raise MalformedInput("the signed device list must name exactly the registering device")
+    await state.store.create_principal(
+        token_hash=token_hash(body.enrolment_token),
+        handle=body.handle,
+        display_name=body.display_name,
+        identity_key=identity_key,
+        device=devices[0],
+        device_list=signed,
+        now=now,
+    )
+    return ok({"handle": body.handle}, status=201)
+
+
+async def challenge(request: Request) -> Response:
+    limit_anonymous(request)
+    state = state_of(request)
+    body = await read_struct(request, api.ChallengeRequest)
+    if await state.store.get_device(body.device_id) is None:
+        raise UnknownDevice("this device is not registered here")
+    nonce = secrets.token_bytes(32)
+    expires = state.now() + state.config.challenge_ttl
+    await state.store.create_challenge(nonce, body.device_id, expires)
+    return ok(api.ChallengeResponse(challenge=b64e(nonce), expires_at=expires))
+
+
+async def token(request: Request) -> Response:
+    limit_anonymous(request)
+    state = state_of(request)
+    body = await read_struct(request, api.TokenRequest)
+    device = await state.store.get_device(body.device_id)
+    if device is None:
+        raise UnknownDevice("this device is not registered here")
+    nonce = b64d(body.challenge, field="challenge")
+    if len(nonce) != 32:
+        raise ChallengeInvalid("challenge unknown")
+    verify_device_signature(
+        device.ed25519,
+        DOMAIN_AUTH,
+        auth_message(nonce, state.config.domain),
+        b64d(body.signature, field="signature"),
+    )
+    # Consumed only after the signature checked out, so a forger cannot burn challenges.
+    await state.store.consume_challenge(nonce, device.device_id, state.now())
+    session = secrets.token_urlsafe(32)
+    expires = state.now() + state.config.token_ttl
+    await state.store.create_session(token_hash(session), device.device_id, expires)
+    return ok(api.TokenResponse(token=session, expires_at=expires, handle=device.handle))
+
+
+async def upload_keys(request: Request) -> Response:
+    caller = await authenticate(request)
+    state = state_of(request)
+    body = await read_struct(request, api.KeysUpload)
+    device = await state.store.get_device(caller.device_id)
+    if device is None:
+        raise UnknownDevice("device removed")
+    triples = [verify_one_time_key(device, k) for k in body.one_time_keys]
+    fallback = verify_one_time_key(device, body.fallback_key) if body.fallback_key else None
+    count = (
+        await state.store.put_one_time_keys(device.device_id, triples)
+        if triples
+        else (await state.store.count_one_time_keys(device.device_id))
+    )
+    if fallback is not None:
+        await state.store.set_fallback_key(device.device_id, *fallback)
+    return ok(api.KeysUploadResponse(one_time_key_count=count))
+
+
+async def _visible_principal(request: Request, caller_handle: str, handle: str) -> None:
+    """No directory: only the principal itself and its allowed contacts see its keys."""
+    store = state_of(request).store
+    if await store.get_principal(handle) is None:
+        # Same answer as "not allowed" would leak existence; but an unknown handle on our own
+        # domain is a plain typo the caller needs to hear about only if they are allowed anyway.
+        raise NotAContact(f"{handle} does not accept you as a contact")
+    if handle != caller_handle and not await store.is_allowed(handle, caller_handle):
+        raise NotAContact(f"{handle} does not accept you as a contact")
+
+
+async def claim_keys(request: Request) -> Response:
+    caller = await authenticate(request)
+    store = state_of(request).store
+    body = await read_struct(request, api.ClaimRequest)
+    await _visible_principal(request, caller.handle, body.handle)
+    principal = await store.get_principal(body.handle)
+    if principal is None:
+        raise UnknownPrincipal(body.handle)
+    keys = []
+    wanted = set(body.device_ids) if body.device_ids is not None else None
+    for device in await store.list_devices(body.handle):
+        if device.device_id == caller.device_id or (
+            wanted is not None and device.device_id not in wanted
+        ):
+            continue
+        claimed = await store.claim_key(device.device_id)
+        keys.append(
+            api.ClaimedDeviceKey(
+                device_id=claimed.device_id,
+                key_id=claimed.key_id,
+                key=b64e(claimed.key),
+                signature=b64e(claimed.signature),
+                fallback=claimed.fallback,
+            )
+        )
+    return ok(
+        api.ClaimResponse(
+            handle=body.handle,
+            identity_key=b64e(principal.identity_key),
+            device_list=_signed(principal.device_list.payload, principal.device_list.signature),
+            keys=keys,
+        )
+    )
+
+
+def _signed(payload: bytes, signature: bytes) -> Signed:
+    return Signed(payload=b64e(payload), signature=b64e(signature))
+
+
+async def get_devices(request: Request) -> Response:
+    caller = await authenticate(request)
+    store = state_of(request).store
+    handle = str(request.path_params["handle"])
+    await _visible_principal(request, caller.handle, handle)
+    principal = await store.get_principal(handle)
+    if principal is None:
+        raise UnknownPrincipal(handle)
+    return ok(
+        api.DevicesResponse(
+            handle=handle,
+            display_name=principal.display_name,
+            identity_key=b64e(principal.identity_key),
+            device_list=_signed(principal.device_list.payload, principal.device_list.signature),
+        )
+    )
+
+
+async def put_device_list(request: Request) -> Response:
+    caller = await authenticate(request)
+    state = state_of(request)
+    body = await read_struct(request, api.SignedListUpload)
+    principal = await state.store.get_principal(caller.handle)
+    if principal is None:
+        raise UnknownPrincipal(caller.handle)
+    signed, devices = verify_device_list(
+        body.signed, principal.identity_key, caller.handle, state.now()
+    )
+    await state.store.set_device_list(caller.handle, signed, devices)
+    return ok({"version": signed.version})
+
+
+async def put_allowlist(request: Request) -> Response:
+    caller = await authenticate(request)
+    store = state_of(request).store
+    body = await read_struct(request, api.SignedListUpload)
+    principal = await store.get_principal(caller.handle)
+    if principal is None:
+        raise UnknownPrincipal(caller.handle)
+    signed, members = verify_allowlist(body.signed, principal.identity_key, caller.handle)
+    await store.set_allowlist(caller.handle, signed, members)
+    return ok({"version": signed.version})
+
+
+async def create_invite(request: Request) -> Response:
+    caller = await authenticate(request)
+    store = state_of(request).store
+    body = await read_struct(request, api.InviteCreate)
+    await store.put_invite(
+        InviteRow(
+            invite_id=body.invite_id,
+            handle=caller.handle,
+            verifier=b64d(body.verifier, field="verifier"),
+            expires_at=float(body.expires_at),
+            revoked=False,
+        )
+    )
+    return ok({"invite_id": body.invite_id}, status=201)
+
+
+async def revoke_invite(request: Request) -> Response:
+    caller = await authenticate(request)
+    await state_of(request).store.revoke_invite(
+        caller.handle, str(request.path_params["invite_id"])
+    )
+    return ok({"revoked": True})
+
+
+def check_invite(invite: InviteRow | None, owner: str, secret_hash: bytes, now: float) -> None:
+    """Raises: InviteInvalid, with one message for every cause (no oracle)."""
+    valid = (
+        invite is not None
+        and invite.handle == owner
+        and hmac.compare_digest(invite.verifier, secret_hash)
+        and not invite.revoked
+        and invite.expires_at > now
+    )
+    if not valid:
+        raise InviteInvalid(
+            "this card's invite is not valid (unknown, revoked or expired); "
+            "ask its owner for a new card"
+        )
+
+
+__all__ = ["DeviceRow", "auth_message", "check_invite"]

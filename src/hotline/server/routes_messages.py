@@ -1,0 +1,180 @@
+"""Relaying ciphertext: send, mailbox, acknowledgements, contact requests, push websocket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import secrets
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from hotline.server.context import Caller, ServerState, authenticate, read_struct, state_of
+from hotline.server.responses import ok
+from hotline.server.routes_account import check_invite
+from hotline.store import DeliveryItem, DeliveryRow
+from hotline.wire import api
+from hotline.wire.codec import decode, encode
+from hotline.wire.encoding import b64d, b64e
+from hotline.wire.errors import DeviceListMismatch, HotlineError, MalformedInput, NotAContact
+
+PUSH_BATCH = 100
+
+
+class ContactRequestNotice(msgspec.Struct, frozen=True):
+    """What the card owner's devices receive for a contact request (server-authored)."""
+
+    sender: str
+    card: str
+    invite_id: str
+
+
+async def _targets(state: ServerState, caller: Caller, to: str) -> set[str]:
+    """Devices a message from ``caller`` to ``to`` must address: all of the recipient's and
+    the sender's own other devices. Raises NotAContact if ``to`` does not allow the caller."""
+    if to != caller.handle and not await state.store.is_allowed(to, caller.handle):
+        raise NotAContact(f"{to} does not accept messages from you")
+    devices = {d.device_id for d in await state.store.list_devices(to)}
+    devices |= {d.device_id for d in await state.store.list_devices(caller.handle)}
+    devices.discard(caller.device_id)
+    return devices
+
+
+async def send(request: Request) -> Response:
+    caller = await authenticate(request)
+    state = state_of(request)
+    body = await read_struct(request, api.SendRequest)
+    expected = await _targets(state, caller, body.to)
+    addressed = [c.device_id for c in body.ciphertexts]
+    if len(set(addressed)) != len(addressed):
+        raise MalformedInput("a device is addressed twice")
+    if set(addressed) != expected:
+        raise DeviceListMismatch(
+            "the message must be encrypted for exactly the current devices; refresh them",
+            expected=sorted(expected),
+        )
+    items = [
+        DeliveryItem(c.device_id, "olm", bytes([c.type]) + b64d(c.body, field="body"))
+        for c in body.ciphertexts
+    ]
+    stored = await state.store.enqueue(
+        message_id=body.message_id,
+        sender_handle=caller.handle,
+        sender_device=caller.device_id,
+        items=items,
+        now=state.now(),
+    )
+    state.hub.notify(addressed)
+    return ok(api.SendResponse(message_id=body.message_id, stored=stored), status=201)
+
+
+async def contact_request(request: Request) -> Response:
+    caller = await authenticate(request)
+    state = state_of(request)
+    body = await read_struct(request, api.ContactRequest)
+    invite = await state.store.get_invite(body.invite_id)
+    secret_hash = hashlib.sha256(b64d(body.invite_secret, field="invite_secret")).digest()
+    check_invite(invite, body.to, secret_hash, state.now())
+    devices = [d.device_id for d in await state.store.list_devices(body.to)]
+    notice = encode(ContactRequestNotice(caller.handle, body.card, body.invite_id))
+    message_id = secrets.token_urlsafe(16)
+    await state.store.enqueue(
+        message_id=message_id,
+        sender_handle=caller.handle,
+        sender_device=caller.device_id,
+        items=[DeliveryItem(d, "contact_request", notice) for d in devices],
+        now=state.now(),
+    )
+    state.hub.notify(devices)
+    return ok({"message_id": message_id}, status=201)
+
+
+def _item(row: DeliveryRow) -> api.InboxItem:
+    return api.InboxItem(
+        seq=row.seq,
+        message_id=row.message_id,
+        kind=row.kind,
+        sender_handle=row.sender_handle,
+        sender_device=row.sender_device,
+        body=b64e(row.body),
+        created_at=row.created_at,
+    )
+
+
+async def inbox(request: Request) -> Response:
+    caller = await authenticate(request)
+    try:
+        after = int(request.query_params.get("after", "0"))
+        limit = min(max(int(request.query_params.get("limit", "100")), 1), 500)
+    except ValueError as exc:
+        raise MalformedInput("after and limit must be integers") from exc
+    rows = await state_of(request).store.pending(caller.device_id, after, limit)
+    return ok(api.InboxResponse(items=[_item(r) for r in rows]))
+
+
+async def ack(request: Request) -> Response:
+    caller = await authenticate(request)
+    body = await read_struct(request, api.AckRequest)
+    deleted = await state_of(request).store.ack(caller.device_id, list(body.seqs))
+    return ok(api.AckResponse(deleted=deleted))
+
+
+class _WsAck(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    ack: list[int]
+
+
+async def websocket(ws: WebSocket) -> None:
+    """Push mailbox items as they arrive; the client acks with ``{"ack": [seq, ...]}``.
+
+    The store is the truth: after every wake-up the server reads the mailbox from the last seq
+    it pushed, so nothing is lost if a notification is missed, and a slow reader only delays
+    its own reads (memory per connection is one batch).
+    """
+    try:
+        caller = await authenticate(ws)
+    except HotlineError as exc:
+        await ws.close(code=4401, reason=exc.code)
+        return
+    state = state_of(ws)
+    await ws.accept()
+    event = state.hub.subscribe(caller.device_id)
+    reader = asyncio.create_task(_read_acks(ws, state, caller))
+    try:
+        last = 0
+        while not reader.done():
+            event.clear()
+            rows = await state.store.pending(caller.device_id, last, PUSH_BATCH)
+            if rows:
+                last = rows[-1].seq
+                await ws.send_bytes(encode({"items": [_item(r) for r in rows]}))
+                continue
+            waiter = asyncio.create_task(event.wait())
+            await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        state.hub.unsubscribe(caller.device_id, event)
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+            await reader
+
+
+async def _read_acks(ws: WebSocket, state: ServerState, caller: Caller) -> None:
+    try:
+        while True:
+            frame = await ws.receive()
+            if frame["type"] == "websocket.disconnect":
+                return
+            data = frame.get("bytes") or (frame.get("text") or "").encode("utf-8")
+            try:
+                message = decode(data, _WsAck, max_size=64 * 1024)
+            except HotlineError as exc:
+                await ws.send_bytes(encode({"error": exc.to_problem()}))
+                continue
+            await state.store.ack(caller.device_id, message.ack)
+    except WebSocketDisconnect:
+        return

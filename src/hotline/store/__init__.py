@@ -1,0 +1,34 @@
+"""Persistence for the home server behind one small interface (:class:`Store`).
+
+Backends: SQLite (default, embedded) and PostgreSQL, both through SQLAlchemy Core 2 async.
+One conformance suite (``tests/store``) runs against every backend.
+"""
+
+from __future__ import annotations
+
+from hotline.store.base import (
+    ClaimedKey,
+    DeliveryItem,
+    DeliveryRow,
+    DeviceRow,
+    InviteRow,
+    PrincipalRow,
+    SignedBlob,
+    Store,
+)
+from hotline.store.engine import DEFAULT_URL, open_store
+from hotline.store.sql import SqlStore
+
+__all__ = [
+    "DEFAULT_URL",
+    "ClaimedKey",
+    "DeliveryItem",
+    "DeliveryRow",
+    "DeviceRow",
+    "InviteRow",
+    "PrincipalRow",
+    "SignedBlob",
+    "SqlStore",
+    "Store",
+    "open_store",
+]

@@ -1,0 +1,266 @@
+"""The storage interface of the home server.
+
+Every method is one transaction: it either happens completely or not at all. Methods raise the
+typed errors of :mod:`hotline.wire.errors` (never a SQLAlchemy or driver exception), so the
+server can answer with a stable code and nothing stored is damaged. Any method may also raise
+:class:`~hotline.wire.errors.StorageError` when the database itself fails (retryable, 503).
+Times are POSIX seconds (``float``) passed in by the caller: the store never reads the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class SignedBlob:
+    """Exact signed bytes as received, the signature beside them, and the version inside."""
+
+    version: int
+    payload: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRow:
+    device_id: str
+    handle: str
+    curve25519: bytes
+    ed25519: bytes
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PrincipalRow:
+    handle: str
+    display_name: str
+    identity_key: bytes
+    created_at: float
+    device_list: SignedBlob
+    allowlist: SignedBlob | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedKey:
+    device_id: str
+    key_id: str
+    key: bytes
+    signature: bytes
+    fallback: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InviteRow:
+    invite_id: str
+    handle: str
+    verifier: bytes
+    expires_at: float
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryItem:
+    """One thing to put in one device's mailbox."""
+
+    device_id: str
+    kind: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    """One thing waiting in a device's mailbox. ``seq`` grows per store (delivery order)."""
+
+    seq: int
+    message_id: str
+    device_id: str
+    kind: str
+    sender_handle: str
+    sender_device: str
+    body: bytes
+    created_at: float
+
+
+class Store(Protocol):
+    """What the server needs from persistence. See module docstring for the contract."""
+
+    async def close(self) -> None: ...
+
+    # -- enrolment and principals ------------------------------------------------------------
+    async def create_enrolment(self, token_hash: bytes, name: str, expires_at: float) -> None:
+        """Record an admin-issued enrolment token (only its SHA-256 is stored).
+
+        ``name`` is the handle the token may enrol (see :meth:`create_principal`).
+
+        Raises:
+            AlreadyExists: the same token hash is already recorded.
+        """
+
+    async def create_principal(
+        self,
+        *,
+        token_hash: bytes,
+        handle: str,
+        display_name: str,
+        identity_key: bytes,
+        device: DeviceRow,
+        device_list: SignedBlob,
+        now: float,
+    ) -> None:
+        """Consume the enrolment token and create principal + first device atomically.
+
+        Raises:
+            EnrolmentInvalid: token unknown, used, expired at ``now``, or issued for another
+                handle (a token only enrols the handle it was created for).
+            AlreadyExists: handle, identity key or device id already registered (the token
+                is then not consumed).
+            MalformedInput: ``device.handle`` is not ``handle``.
+        """
+
+    async def get_principal(self, handle: str) -> PrincipalRow | None: ...
+
+    async def get_device(self, device_id: str) -> DeviceRow | None: ...
+
+    async def list_devices(self, handle: str) -> list[DeviceRow]:
+        """Current devices of ``handle`` ordered by device_id (empty if unknown)."""
+
+    async def set_device_list(
+        self, handle: str, device_list: SignedBlob, devices: list[DeviceRow]
+    ) -> None:
+        """Replace the device set with ``devices`` and store the signed list.
+
+        Devices no longer listed are removed with their one-time and fallback keys,
+        challenges, sessions and mailbox. Devices already present keep their stored row.
+
+        Raises:
+            UnknownPrincipal: no such handle.
+            StaleVersion: ``device_list.version`` not greater than the stored one.
+            AlreadyExists: a listed device id belongs to another principal, or is already
+                registered with other keys.
+            MalformedInput: a row's ``handle`` is not ``handle``, or a device id is repeated.
+        """
+
+    # -- keys --------------------------------------------------------------------------------
+    async def put_one_time_keys(self, device_id: str, keys: list[tuple[str, bytes, bytes]]) -> int:
+        """Publish ``(key_id, key, signature)`` triples; returns unclaimed count after.
+
+        Keys are claimed in publication order (list order within one call).
+
+        Raises:
+            OneTimeKeyReused: a key id was published before (claimed or not) or is repeated
+                in ``keys``. Nothing stored.
+            UnknownDevice: no such device.
+        """
+
+    async def set_fallback_key(
+        self, device_id: str, key_id: str, key: bytes, signature: bytes
+    ) -> None:
+        """Store or replace the device's fallback key.
+
+        Raises:
+            UnknownDevice: no such device.
+        """
+
+    async def claim_key(self, device_id: str) -> ClaimedKey:
+        """Atomically claim the oldest unclaimed one-time key, else return the fallback key.
+
+        A claimed one-time key is never handed out again, even to concurrent callers; the
+        fallback key is not consumed (returned until replaced).
+
+        Raises:
+            NoKeysAvailable: neither exists (also for an unknown device).
+        """
+
+    async def count_one_time_keys(self, device_id: str) -> int:
+        """Unclaimed one-time keys of ``device_id`` (0 if unknown)."""
+
+    # -- authentication ----------------------------------------------------------------------
+    async def create_challenge(self, challenge: bytes, device_id: str, expires_at: float) -> None:
+        """Record a one-time auth challenge for ``device_id``.
+
+        Raises:
+            UnknownDevice: no such device.
+            AlreadyExists: the same challenge is already outstanding.
+        """
+
+    async def consume_challenge(self, challenge: bytes, device_id: str, now: float) -> None:
+        """Delete the challenge; it can be used once. Valid while ``now < expires_at``.
+
+        Raises:
+            ChallengeInvalid: unknown, for another device, expired or already used.
+        """
+
+    async def create_session(self, token_hash: bytes, device_id: str, expires_at: float) -> None:
+        """Record a session token (by SHA-256) bound to ``device_id``.
+
+        Raises:
+            UnknownDevice: no such device.
+            AlreadyExists: the token hash is already recorded.
+        """
+
+    async def session_device(self, token_hash: bytes, now: float) -> str | None:
+        """Device id of a live session token (by SHA-256; live while ``now < expires_at``)."""
+
+    # -- allowlist and invites ---------------------------------------------------------------
+    async def set_allowlist(self, handle: str, allowlist: SignedBlob, members: list[str]) -> None:
+        """Store the signed allowlist and its member handles (replacing the previous ones).
+
+        The first allowlist of a principal may have any version.
+
+        Raises:
+            UnknownPrincipal: no such handle.
+            StaleVersion: version not greater than the stored one.
+        """
+
+    async def is_allowed(self, owner: str, member: str) -> bool:
+        """Whether ``member`` is on ``owner``'s stored allowlist."""
+
+    async def put_invite(self, invite: InviteRow) -> None:
+        """Store a new invite of ``invite.handle``.
+
+        Raises:
+            AlreadyExists: invite id taken.
+            UnknownPrincipal: no such handle.
+        """
+
+    async def revoke_invite(self, handle: str, invite_id: str) -> None:
+        """Mark the invite revoked (idempotent).
+
+        Raises:
+            InviteInvalid: no such invite of ``handle``.
+        """
+
+    async def get_invite(self, invite_id: str) -> InviteRow | None: ...
+
+    # -- mailbox -----------------------------------------------------------------------------
+    async def enqueue(
+        self,
+        *,
+        message_id: str,
+        sender_handle: str,
+        sender_device: str,
+        items: list[DeliveryItem],
+        now: float,
+    ) -> bool:
+        """Put ``items`` in their devices' mailboxes; False if ``message_id`` was seen before.
+
+        Idempotent by ``(sender_device, message_id)``: a retried send stores nothing new,
+        even after the first copy was delivered and acknowledged. Items get increasing ``seq``
+        in list order.
+
+        Raises:
+            UnknownDevice: an item names an unregistered device (nothing stored and the
+                message id not remembered, so a corrected retry goes through).
+        """
+
+    async def pending(
+        self, device_id: str, after_seq: int = 0, limit: int = 100
+    ) -> list[DeliveryRow]:
+        """Mailbox rows of ``device_id`` with ``seq > after_seq``, oldest first, at most ``limit``.
+
+        ``seq`` is never reused, so a client may page with the last ``seq`` it saw.
+        """
+
+    async def ack(self, device_id: str, seqs: list[int]) -> int:
+        """Delete those rows of ``device_id``'s mailbox (ciphertext gone); returns count deleted."""

@@ -1,0 +1,162 @@
+"""The relational schema of the home server's store (SQLAlchemy Core).
+
+This metadata is the single source of truth that the Alembic migrations under
+``hotline/store/migrations`` must reproduce exactly; ``tests/store`` checks that the migrated
+database compares equal to it. Types are portable between SQLite and PostgreSQL: bytes are
+``LargeBinary`` (BLOB / BYTEA), times are ``Double`` POSIX seconds supplied by the caller.
+
+Why some choices:
+
+* ``deliveries.seq`` is the global delivery order clients page through with ``after_seq``. On
+  SQLite the table is ``AUTOINCREMENT`` so a sequence number is never reused after the newest
+  rows are acknowledged and deleted (plain ``INTEGER PRIMARY KEY`` would reuse ``max + 1``).
+* ``one_time_keys`` rows stay after they are claimed (``claimed`` is set) so that a key id can
+  never be published twice (Olm one-time keys are single use).
+* ``messages`` rows outlive their deliveries: they make ``enqueue`` idempotent per
+  ``(sender_device, message_id)``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+)
+
+#: Integer that autoincrements on both backends (SQLite only does so for ``INTEGER``).
+AUTO_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+#: Stable constraint names so migrations can refer to them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+_DEVICE_FK = "devices.device_id"
+
+enrolments = Table(
+    "enrolments",
+    metadata,
+    Column("token_hash", LargeBinary, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("used_at", Double, nullable=True),
+)
+
+principals = Table(
+    "principals",
+    metadata,
+    Column("handle", String, primary_key=True),
+    Column("display_name", String, nullable=False),
+    Column("identity_key", LargeBinary, nullable=False, unique=True),
+    Column("created_at", Double, nullable=False),
+    Column("device_list_version", BigInteger, nullable=False),
+    Column("device_list_payload", LargeBinary, nullable=False),
+    Column("device_list_signature", LargeBinary, nullable=False),
+    Column("allowlist_version", BigInteger, nullable=True),
+    Column("allowlist_payload", LargeBinary, nullable=True),
+    Column("allowlist_signature", LargeBinary, nullable=True),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("device_id", String, primary_key=True),
+    Column("handle", String, ForeignKey("principals.handle"), nullable=False, index=True),
+    Column("curve25519", LargeBinary, nullable=False),
+    Column("ed25519", LargeBinary, nullable=False),
+    Column("created_at", Double, nullable=False),
+)
+
+one_time_keys = Table(
+    "one_time_keys",
+    metadata,
+    Column("device_id", String, ForeignKey(_DEVICE_FK), primary_key=True),
+    Column("key_id", String, primary_key=True),
+    Column("key", LargeBinary, nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    # Per-device publication order; claims take the lowest unclaimed one first.
+    Column("published_seq", BigInteger, nullable=False),
+    Column("claimed", Boolean, nullable=False),
+    Index("ix_one_time_keys_claim_order", "device_id", "claimed", "published_seq"),
+)
+
+fallback_keys = Table(
+    "fallback_keys",
+    metadata,
+    Column("device_id", String, ForeignKey(_DEVICE_FK), primary_key=True),
+    Column("key_id", String, nullable=False),
+    Column("key", LargeBinary, nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+)
+
+challenges = Table(
+    "challenges",
+    metadata,
+    Column("challenge", LargeBinary, primary_key=True),
+    Column("device_id", String, ForeignKey(_DEVICE_FK), nullable=False, index=True),
+    Column("expires_at", Double, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", LargeBinary, primary_key=True),
+    Column("device_id", String, ForeignKey(_DEVICE_FK), nullable=False, index=True),
+    Column("expires_at", Double, nullable=False),
+)
+
+allow_entries = Table(
+    "allow_entries",
+    metadata,
+    Column("owner", String, ForeignKey("principals.handle"), primary_key=True),
+    # No foreign key: members may be principals of a federated peer server.
+    Column("member", String, primary_key=True),
+)
+
+invites = Table(
+    "invites",
+    metadata,
+    Column("invite_id", String, primary_key=True),
+    Column("handle", String, ForeignKey("principals.handle"), nullable=False, index=True),
+    Column("verifier", LargeBinary, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("revoked", Boolean, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    # No foreign key: the sender may be a remote device or one removed since.
+    Column("sender_device", String, primary_key=True),
+    Column("message_id", String, primary_key=True),
+    Column("created_at", Double, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("seq", AUTO_ID, primary_key=True, autoincrement=True),
+    Column("message_id", String, nullable=False),
+    Column("device_id", String, ForeignKey(_DEVICE_FK), nullable=False),
+    Column("kind", String, nullable=False),
+    Column("sender_handle", String, nullable=False),
+    Column("sender_device", String, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Index("ix_deliveries_device_seq", "device_id", "seq"),
+    sqlite_autoincrement=True,
+)

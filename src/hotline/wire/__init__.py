@@ -1,0 +1,1 @@
+"""Versioned wire formats and the error tree. Imports nothing else from Hotline."""

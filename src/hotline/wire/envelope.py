@@ -1,0 +1,50 @@
+"""What travels inside the Olm encryption between devices (the server never sees it).
+
+Each conversation message carries its sender device's sequence number in that conversation and
+the hash chain head before it (``prev``), so the receiver detects a message that the server
+dropped, reordered or replayed (see ``client.transcript``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from hotline.wire.codec import B64, Counter, Handle, Ident, Version
+
+MAX_TEXT = 16 * 1024
+
+EnvelopeKind = Literal["text", "receipt", "contact_accepted", "contact_removed", "sas"]
+
+
+class Receipt(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    kind: Literal["delivered", "read"]
+    message_ids: Annotated[list[Ident], msgspec.Meta(max_length=500)]
+
+
+class SasStep(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One step of an interactive SAS verification (vodozemac ``Sas``)."""
+
+    flow_id: Ident
+    step: Literal["start", "key", "mac", "cancel"]
+    data: B64 = ""
+    mac: Annotated[str, msgspec.Meta(max_length=256)] = ""
+
+
+class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The plaintext of one Olm message."""
+
+    v: Version
+    kind: EnvelopeKind
+    message_id: Ident
+    sender: Handle
+    sender_device: Ident
+    recipient: Handle
+    sent_at_ms: Counter
+    conversation: Annotated[str, msgspec.Meta(max_length=256)] = ""
+    seq: Counter = 0
+    prev: B64 = ""
+    text: Annotated[str, msgspec.Meta(max_length=MAX_TEXT)] = ""
+    receipt: Receipt | None = None
+    sas: SasStep | None = None

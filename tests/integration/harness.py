@@ -1,0 +1,48 @@
+"""Two-party harness helpers: a real home server on loopback (uvicorn, SQLite) and real clients.
+
+``server_url`` starts the ASGI app under uvicorn on an ephemeral 127.0.0.1 port for one test;
+``make_principal`` enrols, registers and returns a :class:`HotlineClient` with its own
+``HOTLINE_HOME`` under ``tmp_path``; ``connected_pair`` returns two principals that exchanged
+cards and are contacts both ways.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hotline.client.device import HotlineClient
+from hotline.crypto.passphrase import ScryptParams
+from hotline.server.config import ServerConfig
+from hotline.server.embedded import start_embedded
+from hotline.store.base import Store
+
+DOMAIN = "washington.test"
+FAST_SCRYPT = ScryptParams(log2_n=4, r=8, p=1)
+PASSPHRASE = "correct horse battery staple"
+
+
+@dataclass
+class LiveServer:
+    url: str
+    store: Store
+    config: ServerConfig
+    db_path: Path
+
+
+async def start_server(
+    db_path: Path, domain: str = DOMAIN, **overrides: object
+) -> tuple[LiveServer, Callable[[], Awaitable[None]]]:
+    """Start a real server on 127.0.0.1:<ephemeral>; returns it and a stop function."""
+    config = ServerConfig(domain=domain, database_url=f"sqlite+aiosqlite:///{db_path}", **overrides)  # type: ignore[arg-type]
+    server = await start_embedded(config)
+    return LiveServer(server.url, server.store, config, db_path), server.stop
+
+
+async def connect(a: HotlineClient, b: HotlineClient) -> None:
+    """``a`` adds ``b``'s card; ``b`` auto-accepts; ``a`` learns of the acceptance."""
+    card = await b.my_card()
+    await a.add_contact(card)
+    await b.sync()
+    await a.sync()
