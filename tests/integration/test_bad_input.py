@@ -377,3 +377,8 @@ async def test_invite_verifier_is_a_hash(make_principal, live_server) -> None:
     with sqlite3.connect(live_server.db_path) as conn:
         (verifier,) = conn.execute("SELECT verifier FROM invites").fetchone()
     assert verifier == hashlib.sha256(b64d(secret)).digest()
+
+
+async def test_unknown_endpoint_and_method_are_problems(http) -> None:
+    problem(await http.get("/v1/nothing-here"), 404, "not_found")
+    problem(await http.delete("/v1/messages"), 405, "method_not_allowed")

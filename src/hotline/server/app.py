@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -16,7 +17,7 @@ from hotline.server import routes_messages as msgs
 from hotline.server.config import ServerConfig
 from hotline.server.context import ServerState, state_of
 from hotline.server.openapi import build_openapi
-from hotline.server.problems import handle_hotline_error, handle_unexpected
+from hotline.server.problems import handle_hotline_error, handle_http_error, handle_unexpected
 from hotline.server.responses import ok
 from hotline.store import Store, open_store
 from hotline.wire import api
@@ -72,7 +73,11 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={HotlineError: handle_hotline_error, Exception: handle_unexpected},
+        exception_handlers={
+            HotlineError: handle_hotline_error,
+            HTTPException: handle_http_error,
+            Exception: handle_unexpected,
+        },
     )
     app.state.openapi = build_openapi()
     return app

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import structlog
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from hotline.wire.errors import HotlineError
+from hotline.wire.errors import HotlineError, MalformedInput, MethodNotAllowed, NotFound
 
 log = structlog.get_logger("hotline.server")
 
@@ -28,6 +29,19 @@ async def handle_hotline_error(request: Request, exc: Exception) -> Response:
     # Only the code and path are logged: details may quote user input.
     log.info("request_refused", code=exc.code, path=request.url.path)
     return problem_response(exc)
+
+
+async def handle_http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 answers, as problem documents like every other error."""
+    assert isinstance(exc, HTTPException)
+    error: HotlineError
+    if exc.status_code == 405:
+        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+    elif exc.status_code == 404:
+        error = NotFound(f"no endpoint {request.url.path}; see /openapi.json")
+    else:
+        error = MalformedInput(str(exc.detail))
+    return problem_response(error)
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:

@@ -280,6 +280,22 @@ class NotVerified(HotlineError):
     title = "Verification failed"
 
 
+class NotFound(HotlineError):
+    """No such endpoint."""
+
+    code = "not_found"
+    status = 404
+    title = "Not found"
+
+
+class MethodNotAllowed(HotlineError):
+    """The endpoint exists but not with this HTTP method."""
+
+    code = "method_not_allowed"
+    status = 405
+    title = "Method not allowed"
+
+
 class ServerUnavailable(HotlineError):
     """The home server could not be reached."""
 
@@ -421,6 +437,8 @@ ALL_ERRORS: tuple[type[HotlineError], ...] = (
     NotVerified,
     ServerUnavailable,
     StorageError,
+    NotFound,
+    MethodNotAllowed,
     CorruptState,
     WrongState,
 )
