@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from hotline.cli.common import console, home_dir, passphrase, run_async
 from hotline.client.device import HotlineClient
 from hotline.client.events import ClientEvent
 from hotline.crypto.safety_number import format_safety_number
+from hotline.wire.errors import NotVerified
 
 contacts_app = typer.Typer(help="List, add, accept and remove contacts.", no_args_is_help=False)
 
@@ -196,10 +198,17 @@ async def verify(
     confirm: Annotated[
         bool, typer.Option("--confirm", help="Record that the numbers matched.")
     ] = False,
+    sas: Annotated[
+        bool, typer.Option("--sas", help="Interactive check: both sides run this at once.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the other side.")] = 120,
 ) -> None:
     """Show the 60-digit safety number with CONTACT; compare it with theirs in person."""
     async with opened() as client:
         state = client.contact(contact)
+        if sas:
+            await _interactive_sas(client, state.handle, timeout)
+            return
         number = format_safety_number(client.safety_number(contact))
         if state.changed_identity_key:
             console.print(
@@ -213,3 +222,34 @@ async def verify(
             console.print("[green]Marked as verified.[/]")
         elif not state.verified:
             console.print("[dim]If it matches theirs: hotline verify CONTACT --confirm[/]")
+
+
+async def _interactive_sas(client: HotlineClient, peer: str, timeout: float) -> None:
+    """Answer a pending request from ``peer`` or start one; compare codes; exchange MACs."""
+    events = await client.sync()
+    requested = [e for e in events if e.kind == "sas" and e.contact == peer]
+    flow_id = requested[-1].message_id if requested else (await client.start_sas(peer)).flow_id
+    if not requested:
+        console.print(f"Waiting for {peer} to run 'hotline verify --sas' too…")
+    deadline = asyncio.get_running_loop().time() + timeout
+    asked = False
+    while asyncio.get_running_loop().time() < deadline:
+        flow = client.sas.flows.get(flow_id)
+        if flow is None:
+            raise NotVerified("the verification was cancelled")
+        if flow.done:
+            console.print(f"[green]{peer} is verified[/] (codes matched, identity keys vouched).")
+            return
+        if flow.codes and not asked:
+            asked = True
+            console.print("Compare with the other device: " + "  ".join(map(str, flow.codes)))
+            console.print("  ".join(f"{e} {name}" for e, name in flow.emoji))
+            if not typer.confirm("Do they match exactly?", default=False):
+                await client.cancel_sas(flow_id)
+                raise NotVerified("the codes differ: do NOT trust this contact's key")
+            await client.confirm_sas(flow_id)
+        for event in await client.sync():
+            if event.kind == "warning":
+                print_event(event)
+        await asyncio.sleep(0.3)
+    raise NotVerified(f"no answer from {peer} within {timeout:g} s")

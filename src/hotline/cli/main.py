@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from hotline.cli import client_cmds as c
+from hotline.cli.device_cmds import devices_app
 from hotline.cli.server_cmds import server_app
 
 app = typer.Typer(
@@ -15,6 +16,7 @@ app = typer.Typer(
 )
 app.add_typer(server_app, name="server")
 app.add_typer(c.contacts_app, name="contacts")
+app.add_typer(devices_app, name="devices")
 app.command()(c.register)
 app.command()(c.card)
 app.command()(c.send)
@@ -30,3 +32,7 @@ def demo() -> None:
     from hotline.cli.demo import run_demo
 
     raise typer.Exit(run_demo())
+
+
+if __name__ == "__main__":
+    app()

@@ -27,6 +27,7 @@ from hotline.client.cards import (
 )
 from hotline.client.events import ClientEvent
 from hotline.client.keystore import Keystore
+from hotline.client.sas_flow import SasFlow, SasFlows
 from hotline.client.state import (
     ClientState,
     ContactState,
@@ -44,7 +45,7 @@ from hotline.wire import api
 from hotline.wire.card import CardPayload
 from hotline.wire.codec import decode, encode
 from hotline.wire.encoding import b64d, b64e
-from hotline.wire.envelope import Envelope, EnvelopeKind, Receipt
+from hotline.wire.envelope import Envelope, EnvelopeKind, Receipt, SasStep
 from hotline.wire.errors import (
     AlreadyExists,
     DeviceListMismatch,
@@ -79,6 +80,7 @@ class HotlineClient:
         self.clock = clock
         self._domain: str | None = None
         self._tx_lock = asyncio.Lock()
+        self.sas = SasFlows(self)
         state = keystore.load()
         self.handle = state.handle
         self.device_id = state.device_id
@@ -432,6 +434,21 @@ class HotlineClient:
             contact.verified = True
         return contact
 
+    async def start_sas(self, name: str) -> SasFlow:
+        """Start an interactive SAS check with a contact (they answer from one device)."""
+        await self._ensure_login()
+        async with self._tx() as (state, account):
+            return await self.sas.start(state, account, self.contact(name).handle)
+
+    async def confirm_sas(self, flow_id: str) -> SasFlow:
+        """The user compared the codes and they match."""
+        async with self._tx() as (state, account):
+            return await self.sas.confirm(state, account, flow_id)
+
+    async def cancel_sas(self, flow_id: str) -> None:
+        async with self._tx() as (state, account):
+            await self.sas.cancel(state, account, flow_id)
+
     # -- sending -----------------------------------------------------------------------------
     async def send_text(self, name: str, text: str) -> MessageEntry:
         """Encrypt ``text`` for every device of the contact and my other devices, and send it.
@@ -463,6 +480,7 @@ class HotlineClient:
         *,
         text: str = "",
         receipt: Receipt | None = None,
+        sas: SasStep | None = None,
     ) -> MessageEntry | None:
         conversation = conversation_id(state.handle, to)
         transcript = state.transcripts.setdefault(conversation, Transcript(conversation))
@@ -483,6 +501,7 @@ class HotlineClient:
             prev=prev,
             text=text,
             receipt=receipt,
+            sas=sas,
         )
         plaintext = encode(envelope)
         for attempt in range(2):

@@ -145,6 +145,8 @@ async def _olm(
         return _text(state, envelope, plaintext, receipts)
     if envelope.kind == "receipt" and envelope.receipt is not None:
         return _receipt(state, envelope)
+    if envelope.kind == "sas":
+        return await client.sas.handle(state, account, envelope)
     contact = state.contacts.get(sender)
     if contact is None:
         return []

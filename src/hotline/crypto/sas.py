@@ -138,7 +138,7 @@ class SasVerification:
     """
 
     def __init__(
-        self, my_handle: str, my_device: str, their_handle: str, their_device: str
+        self, my_handle: str, my_device: str, their_handle: str, their_device: str = ""
     ) -> None:
         self._sas: vodozemac.Sas | None = vodozemac.Sas()
         self._public_key = self._sas.public_key.to_bytes()
@@ -174,6 +174,16 @@ class SasVerification:
         self._sas = None
         self._established = None
 
+    def bind_their_device(self, their_device: str) -> None:
+        """Name the other device once known (the starter learns it from the first reply).
+
+        Raises:
+            WrongState: keys already exchanged, or a device was already bound.
+        """
+        if self._state is not SasState.CREATED or self._them[1]:
+            raise WrongState(f"SAS verification is {self._state.value}", state=self._state.value)
+        self._them[1] = their_device
+
     def receive_their_key(self, their_public_key: bytes) -> None:
         """Complete the key agreement with the other side's SAS public key.
 
@@ -182,7 +192,7 @@ class SasVerification:
             NotVerified: the key is malformed, a reflection of ours, or of low order; the
                 verification is cancelled.
         """
-        if self._state is not SasState.CREATED or self._sas is None:
+        if self._state is not SasState.CREATED or self._sas is None or not self._them[1]:
             raise WrongState(f"SAS verification is {self._state.value}", state=self._state.value)
         if len(their_public_key) != SAS_KEY_SIZE or their_public_key == self._public_key:
             self.cancel()

@@ -23,11 +23,14 @@ class Receipt(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     message_ids: Annotated[list[Ident], msgspec.Meta(max_length=500)]
 
 
+SasStepName = Literal["start", "key", "mac", "cancel"]
+
+
 class SasStep(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One step of an interactive SAS verification (vodozemac ``Sas``)."""
 
     flow_id: Ident
-    step: Literal["start", "key", "mac", "cancel"]
+    step: SasStepName
     data: B64 = ""
     mac: Annotated[str, msgspec.Meta(max_length=256)] = ""
 
