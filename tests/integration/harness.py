@@ -12,15 +12,24 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from hotline.client.device import HotlineClient
+from hotline.crypto.hpke import CustodianPrivateKey
 from hotline.crypto.passphrase import ScryptParams
 from hotline.server.config import ServerConfig
 from hotline.server.embedded import start_embedded
+from hotline.server.records_log import ArchiveSettings
 from hotline.store.base import Store
 
 DOMAIN = "washington.test"
 FAST_SCRYPT = ScryptParams(log2_n=4, r=8, p=1)
 PASSPHRASE = "correct horse battery staple"
+
+
+#: One custodian for the whole test session (ML-KEM key generation is not free).
+CUSTODIAN = CustodianPrivateKey.generate()
+LAW = "Presidential Records Act, 44 U.S.C. 2209"
 
 
 @dataclass
@@ -29,15 +38,32 @@ class LiveServer:
     store: Store
     config: ServerConfig
     db_path: Path
+    custodian: CustodianPrivateKey | None
+
+
+def archive_settings(custodian: CustodianPrivateKey = CUSTODIAN) -> ArchiveSettings:
+    return ArchiveSettings(
+        log_key=Ed25519PrivateKey.generate(), custodian_key=custodian.public.to_bytes(), law=LAW
+    )
 
 
 async def start_server(
-    db_path: Path, domain: str = DOMAIN, **overrides: object
+    db_path: Path, domain: str = DOMAIN, *, archive: bool = True, **overrides: object
 ) -> tuple[LiveServer, Callable[[], Awaitable[None]]]:
-    """Start a real server on 127.0.0.1:<ephemeral>; returns it and a stop function."""
-    config = ServerConfig(domain=domain, database_url=f"sqlite+aiosqlite:///{db_path}", **overrides)  # type: ignore[arg-type]
+    """Start a real server on 127.0.0.1:<ephemeral>; returns it and a stop function.
+
+    With ``archive`` (the default) the server keeps a records log sealed to ``CUSTODIAN``.
+    """
+    settings = overrides.pop("archive_settings", None) or (archive_settings() if archive else None)
+    config = ServerConfig(
+        domain=domain,
+        database_url=f"sqlite+aiosqlite:///{db_path}",
+        archive=settings,  # type: ignore[arg-type]
+        **overrides,  # type: ignore[arg-type]
+    )
     server = await start_embedded(config)
-    return LiveServer(server.url, server.store, config, db_path), server.stop
+    custodian = CUSTODIAN if archive else None
+    return LiveServer(server.url, server.store, config, db_path, custodian), server.stop
 
 
 async def connect(a: HotlineClient, b: HotlineClient) -> None:

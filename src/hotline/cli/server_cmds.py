@@ -12,7 +12,8 @@ import typer
 import uvicorn
 
 from hotline.cli.common import console, run_async
-from hotline.server.admin import issue_enrolment
+from hotline.records.custodian_keys import fingerprint
+from hotline.server.admin import archive_settings, issue_enrolment
 from hotline.server.app import create_app
 from hotline.server.config import ServerConfig, default_database_url
 from hotline.store import open_store
@@ -66,16 +67,36 @@ def serve(
     domain: Domain = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8448,
+    custodian_key: Annotated[
+        Path | None,
+        typer.Option(help="custodian.pub from 'hotline archive init' (kept in the data dir)."),
+    ] = None,
+    records_law: Annotated[
+        str | None, typer.Option(help="The records law shown to users (kept in the data dir).")
+    ] = None,
 ) -> None:
     """Run the home server (HTTP API + websocket push) until interrupted."""
     if ctx.invoked_subcommand is not None:
         return
     try:
         resolved = resolve_domain(data_dir, domain)
+        archive = archive_settings(data_dir, custodian_key, records_law)
     except MalformedInput as exc:
         raise typer.BadParameter(exc.detail) from None
-    config = ServerConfig(domain=resolved, database_url=default_database_url(data_dir))
+    config = ServerConfig(
+        domain=resolved, database_url=default_database_url(data_dir), archive=archive
+    )
     console.print(f"Hotline home server for [bold]{resolved}[/] on http://{host}:{port}")
+    if archive is None:
+        console.print(
+            "[bold yellow]No records archive:[/] messages are not captured. "
+            "Configure one with --custodian-key custodian.pub."
+        )
+    else:
+        console.print(
+            f"Records archive on, sealed to custodian {fingerprint(archive.custodian_key)}"
+            f" under the {archive.law}."
+        )
     uvicorn.run(
         create_app(config),
         host=host,

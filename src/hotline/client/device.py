@@ -18,6 +18,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from hotline.client import channel
+from hotline.client.capture import (
+    RECORD_KIND,
+    build_record,
+    check_receipt,
+    fetch_policy,
+    flush_records,
+    queue_record,
+)
 from hotline.client.cards import (
     make_card,
     open_device_list,
@@ -58,6 +66,7 @@ from hotline.wire.errors import (
     UnknownContact,
 )
 from hotline.wire.lists import DeviceKeys
+from hotline.wire.records import RecordKind
 
 ONE_TIME_KEY_TARGET = 50
 ONE_TIME_KEY_LOW = 20
@@ -148,6 +157,9 @@ class HotlineClient:
             raise
         client = cls(keystore, server, clock)
         await client.publish_keys()
+        archive = await fetch_policy(server)
+        async with client._tx() as (pinned, _):
+            pinned.archive = archive
         return client
 
     @classmethod
@@ -273,6 +285,10 @@ class HotlineClient:
             state.invites[invite_id] = InviteState(
                 invite_id=invite_id, secret=b64e(secret), expires_at=expires, card=card.to_uri()
             )
+            self._local_record(
+                state, "card_issued", [], invite_id=invite_id, expires_at=str(expires)
+            )
+            await flush_records(self.server, state)
         return card.to_uri()
 
     async def revoke_card(self, invite_id: str | None = None) -> list[str]:
@@ -286,9 +302,25 @@ class HotlineClient:
                 await self.server.call("DELETE", f"/v1/invites/{invite.invite_id}")
                 invite.revoked = True
                 revoked.append(invite.invite_id)
+                self._local_record(state, "card_revoked", [], invite_id=invite.invite_id)
+            await flush_records(self.server, state)
         if invite_id and not revoked:
             raise InviteInvalid(f"no live invite {invite_id}")
         return revoked
+
+    def _local_record(
+        self, state: ClientState, kind: RecordKind, others: list[str], **detail: str
+    ) -> None:
+        """Queue the record of a change made on this device (sent on the next flush)."""
+        queue_record(
+            state,
+            kind=kind,
+            side="local",
+            now_ms=self.now_ms(),
+            sender=state.handle,
+            recipients=others,
+            detail=detail,
+        )
 
     # -- contacts ----------------------------------------------------------------------------
     def contacts(self) -> list[ContactState]:
@@ -328,6 +360,13 @@ class HotlineClient:
         await self._ensure_login()
         async with self._tx() as (state, _):
             contact = self._pin_contact(state, payload, status="requested")
+            self._local_record(
+                state,
+                "contact_added",
+                [payload.handle],
+                action="requested",
+                identity_key=payload.identity_key,
+            )
             await self._upload_allowlist(state)
         await self.server.call(
             "POST",
@@ -392,6 +431,13 @@ class HotlineClient:
         contact = self._pin_contact(state, card.payload, status="active")
         await self._upload_allowlist(state)
         await self._send_envelope(state, account, contact.handle, "contact_accepted")
+        self._local_record(
+            state,
+            "contact_added",
+            [contact.handle],
+            action="accepted",
+            identity_key=contact.identity_key,
+        )
         return contact
 
     async def remove_contact(self, name: str) -> None:
@@ -404,7 +450,9 @@ class HotlineClient:
                 with contextlib.suppress(NotAContact, IdentityChanged):
                     await self._send_envelope(state, account, contact.handle, "contact_removed")
             contact.status = "removed"
+            self._local_record(state, "contact_removed", [contact.handle], action="removed")
             await self._upload_allowlist(state)
+            await flush_records(self.server, state)
 
     # -- verification ------------------------------------------------------------------------
     def safety_number(self, name: str) -> str:
@@ -504,6 +552,8 @@ class HotlineClient:
             sas=sas,
         )
         plaintext = encode(envelope)
+        leaf = self._sender_record(state, envelope, plaintext)
+        reply: api.SendResponse | None = None
         for attempt in range(2):
             targets = await self._targets(state, account, to, refresh=attempt > 0)
             ciphertexts = []
@@ -521,16 +571,27 @@ class HotlineClient:
             if not ciphertexts:
                 break  # no device to address (a principal whose only device is this one)
             try:
-                await self.server.call(
+                reply = await self.server.call(
                     "POST",
                     "/v1/messages",
-                    api.SendRequest(message_id=message_id, to=to, ciphertexts=ciphertexts),
+                    api.SendRequest(
+                        message_id=message_id,
+                        to=to,
+                        ciphertexts=ciphertexts,
+                        record=b64e(leaf) if leaf is not None else None,
+                    ),
                     api.SendResponse,
                 )
                 break
             except DeviceListMismatch:
                 if attempt:
                     raise
+        record_index, warnings = -1, []
+        if reply is not None and reply.receipt is not None and leaf is not None:
+            try:
+                record_index = await check_receipt(self.server, state, reply.receipt, leaf)
+            except HotlineError as exc:
+                warnings.append(f"{exc.code}: {exc.detail}")
         if not chained:
             return None
         transcript.record(sender_key, seq, plaintext)
@@ -544,9 +605,42 @@ class HotlineClient:
             seq=seq,
             status="sent",
             outgoing=True,
+            warnings=warnings,
+            record_index=record_index,
         )
         state.messages.append(entry)
         return entry
+
+    def _sender_record(
+        self, state: ClientState, envelope: Envelope, plaintext: bytes
+    ) -> bytes | None:
+        """The sealed record the server must append before relaying ``envelope``."""
+        if state.archive is None:
+            return None
+        body = envelope.text
+        if envelope.receipt is not None:
+            body = f"{envelope.receipt.kind}: {' '.join(envelope.receipt.message_ids)}"
+        elif envelope.sas is not None:
+            body = f"verification step {envelope.sas.step}"
+        _, leaf = build_record(
+            state,
+            kind=RECORD_KIND[envelope.kind],
+            side="sent",
+            now_ms=self.now_ms(),
+            sender=state.handle,
+            recipients=[envelope.recipient],
+            conversation=envelope.conversation,
+            message_id=envelope.message_id,
+            created_at_ms=envelope.sent_at_ms,
+            body=body,
+            envelope=plaintext,
+        )
+        return leaf
+
+    async def flush_records(self) -> list[str]:
+        """Submit records waiting for the log (received messages, contact changes)."""
+        async with self._tx() as (state, _):
+            return await flush_records(self.server, state)
 
     async def _targets(
         self, state: ClientState, account: DeviceAccount, to: str, *, refresh: bool
@@ -679,6 +773,8 @@ class HotlineClient:
                     )
                 except HotlineError as exc:
                     events.append(ClientEvent("warning", to, f"delivery receipt not sent: {exc}"))
+            for warning in await flush_records(self.server, state):
+                events.append(ClientEvent("warning", state.handle, warning))
         await self.server.call(
             "POST", "/v1/inbox/ack", api.AckRequest(seqs=[i.seq for i in items]), api.AckResponse
         )

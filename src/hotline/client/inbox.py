@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from hotline.client import channel
+from hotline.client.capture import RECORD_KIND, queue_record
 from hotline.client.cards import read_card
 from hotline.client.events import ClientEvent
 from hotline.client.state import ClientState, MessageEntry, PendingRequest
@@ -142,7 +143,7 @@ async def _olm(
     state.seen_message_ids.append(envelope.message_id)
     del state.seen_message_ids[:-10_000]
     if envelope.kind == "text":
-        return _text(state, envelope, plaintext, receipts)
+        return _text(state, envelope, plaintext, receipts, client.now_ms())
     if envelope.kind == "receipt" and envelope.receipt is not None:
         return _receipt(state, envelope)
     if envelope.kind == "sas":
@@ -150,6 +151,18 @@ async def _olm(
     contact = state.contacts.get(sender)
     if contact is None:
         return []
+    if envelope.kind in ("contact_accepted", "contact_removed"):
+        queue_record(
+            state,
+            kind=RECORD_KIND[envelope.kind],
+            side="received",
+            now_ms=client.now_ms(),
+            sender=sender,
+            recipients=[state.handle],
+            message_id=envelope.message_id,
+            created_at_ms=envelope.sent_at_ms,
+            envelope=plaintext,
+        )
     if envelope.kind == "contact_accepted":
         contact.status = "active"
         return [ClientEvent("contact_added", sender, contact.display_name)]
@@ -161,7 +174,11 @@ async def _olm(
 
 
 def _text(
-    state: ClientState, envelope: Envelope, plaintext: bytes, receipts: dict[str, list[str]]
+    state: ClientState,
+    envelope: Envelope,
+    plaintext: bytes,
+    receipts: dict[str, list[str]],
+    now_ms: int,
 ) -> list[ClientEvent]:
     own_copy = envelope.sender == state.handle
     peer = envelope.recipient if own_copy else envelope.sender
@@ -196,6 +213,19 @@ def _text(
     )
     if not own_copy:
         receipts.setdefault(envelope.sender, []).append(envelope.message_id)
+        queue_record(
+            state,
+            kind="message",
+            side="received",
+            now_ms=now_ms,
+            sender=envelope.sender,
+            recipients=[envelope.recipient],
+            conversation=conversation,
+            message_id=envelope.message_id,
+            created_at_ms=envelope.sent_at_ms,
+            body=envelope.text,
+            envelope=plaintext,
+        )
     return [
         ClientEvent(
             "message",

@@ -50,6 +50,8 @@ def _new_device_state(state: ClientState, account: DeviceAccount, device_id: str
         invites=copy.deepcopy(state.invites),
         transcripts=copy.deepcopy(state.transcripts),
         settings=copy.deepcopy(state.settings),
+        archive=copy.deepcopy(state.archive),
+        last_head=copy.deepcopy(state.last_head),
     )
     for contact in fresh.contacts.values():
         contact.devices = []  # re-fetched and re-verified by the new device

@@ -58,6 +58,8 @@ class MessageEntry(msgspec.Struct):
     outgoing: bool
     #: problems the receiver detected for this message (e.g. "transcript_gap")
     warnings: list[str] = msgspec.field(default_factory=list)
+    #: index of this device's record of the message in the records log; -1: not on the record
+    record_index: int = -1
 
 
 class PendingRequest(msgspec.Struct):
@@ -65,6 +67,35 @@ class PendingRequest(msgspec.Struct):
     card: str
     invite_id: str
     received_at_ms: int
+
+
+class ArchivePin(msgspec.Struct):
+    """The home server's records policy as pinned at registration (signed by its log key)."""
+
+    log_id: str
+    log_key: str
+    custodian_key: str
+    custodian_fingerprint: str
+    law: str
+    banner: str
+    domain: str
+
+
+class HeadState(msgspec.Struct):
+    """The largest tree head of the records log seen so far (verified)."""
+
+    size: int
+    root: str
+    head: str
+    signature: str
+
+
+class PendingRecord(msgspec.Struct):
+    """A sealed record not yet acknowledged by the log: retried on every sync."""
+
+    record_id: str
+    leaf: str
+    message_id: str = ""
 
 
 class Settings(msgspec.Struct):
@@ -91,3 +122,6 @@ class ClientState(msgspec.Struct):
     pending_requests: list[PendingRequest] = msgspec.field(default_factory=list)
     settings: Settings = msgspec.field(default_factory=Settings)
     seen_message_ids: list[str] = msgspec.field(default_factory=list)
+    archive: ArchivePin | None = None
+    last_head: HeadState | None = None
+    pending_records: list[PendingRecord] = msgspec.field(default_factory=list)

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+)
+
+from hotline.records.custodian_keys import read_public
 from hotline.server.context import token_hash
+from hotline.server.records_log import ArchiveSettings
 from hotline.store import Store
 
 ENROLMENT_TTL = 7 * 24 * 3600.0
@@ -15,3 +26,49 @@ async def issue_enrolment(store: Store, handle: str, now: float, ttl: float = EN
     token = secrets.token_urlsafe(24)
     await store.create_enrolment(token_hash(token), handle, now + ttl)
     return token
+
+
+LOG_KEY_FILE = "log.key"
+CUSTODIAN_PUB_FILE = "custodian.pub"
+
+
+def load_log_key(data_dir: Path) -> Ed25519PrivateKey:
+    """The server's records-log signing key, created (mode 0600) on first use."""
+    path = data_dir / LOG_KEY_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = Ed25519PrivateKey.generate()
+        raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw)
+        return key
+    return Ed25519PrivateKey.from_private_bytes(path.read_bytes())
+
+
+def archive_settings(
+    data_dir: Path, custodian_pub: Path | None, law: str | None
+) -> ArchiveSettings | None:
+    """Archive settings from the data dir; a given ``custodian.pub`` is copied in first.
+
+    Returns None when no custodian key was ever configured (the server then keeps no archive).
+
+    Raises:
+        MalformedInput: the file is not a custodian public key file.
+    """
+    stored = data_dir / CUSTODIAN_PUB_FILE
+    if custodian_pub is not None:
+        read_public(custodian_pub)  # refuse anything that is not a public key file
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        stored.write_bytes(custodian_pub.read_bytes())
+    if not stored.exists():
+        return None
+    law_file = data_dir / "records-law.txt"
+    if law:
+        law_file.write_text(law)
+    public = read_public(stored)
+    return ArchiveSettings(
+        log_key=load_log_key(data_dir),
+        custodian_key=public.hpke.to_bytes(),
+        law=law_file.read_text() if law_file.exists() else ArchiveSettings.law,
+    )

@@ -14,6 +14,7 @@ from starlette.routing import Route, WebSocketRoute
 from hotline import __version__
 from hotline.server import routes_account as acct
 from hotline.server import routes_messages as msgs
+from hotline.server import routes_records as recs
 from hotline.server.config import ServerConfig
 from hotline.server.context import ServerState, state_of
 from hotline.server.openapi import build_openapi
@@ -43,7 +44,10 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         opened = store if store is not None else await open_store(config.database_url)
-        app.state.hotline = ServerState(config=config, store=opened)
+        state = ServerState(config=config, store=opened)
+        if state.records is not None:
+            await state.records.load(opened)
+        app.state.hotline = state
         try:
             yield
         finally:
@@ -69,6 +73,11 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         Route("/v1/inbox", msgs.inbox),
         Route("/v1/inbox/ack", msgs.ack, methods=["POST"]),
         WebSocketRoute("/v1/ws", msgs.websocket),
+        Route("/v1/records/policy", recs.policy),
+        Route("/v1/records", recs.submit, methods=["POST"]),
+        Route("/v1/records/tree-head", recs.tree_head),
+        Route("/v1/records/consistency", recs.consistency),
+        Route("/v1/records/inclusion", recs.inclusion),
     ]
     app = Starlette(
         routes=routes,

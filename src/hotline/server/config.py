@@ -7,6 +7,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hotline.server.records_log import ArchiveSettings
 
 
 def default_database_url(data_dir: Path) -> str:
@@ -34,3 +38,5 @@ class ServerConfig:
     anon_rate_burst: float = 30.0
     max_pending_per_device: int = 10_000
     clock: Callable[[], float] = field(default=time.time)
+    #: the records archive; None runs the server without one (messages need no record)
+    archive: ArchiveSettings | None = None

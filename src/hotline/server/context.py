@@ -12,9 +12,10 @@ from starlette.requests import HTTPConnection, Request
 from hotline.server.config import ServerConfig
 from hotline.server.hub import PushHub
 from hotline.server.ratelimit import RateLimiter
+from hotline.server.records_log import RecordsLog
 from hotline.store import Store
 from hotline.wire.codec import decode
-from hotline.wire.errors import BodyTooLarge, Unauthenticated
+from hotline.wire.errors import ArchiveDisabled, BodyTooLarge, Unauthenticated
 
 T = TypeVar("T")
 
@@ -32,6 +33,7 @@ class ServerState:
     config: ServerConfig
     store: Store
     hub: PushHub = field(default_factory=PushHub)
+    records: RecordsLog | None = None
     device_limiter: RateLimiter = field(init=False)
     anon_limiter: RateLimiter = field(init=False)
 
@@ -39,9 +41,19 @@ class ServerState:
         c = self.config
         self.device_limiter = RateLimiter(c.rate_per_second, c.rate_burst)
         self.anon_limiter = RateLimiter(c.anon_rate_per_second, c.anon_rate_burst)
+        if c.archive is not None:
+            self.records = RecordsLog(c.archive, c.domain)
 
     def now(self) -> float:
         return self.config.clock()
+
+
+def records_of(conn: HTTPConnection) -> RecordsLog:
+    """The records log. Raises: ArchiveDisabled if this server runs without one."""
+    records = state_of(conn).records
+    if records is None:
+        raise ArchiveDisabled("this home server runs without a records archive")
+    return records
 
 
 def state_of(conn: HTTPConnection) -> ServerState:

@@ -15,11 +15,18 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from hotline.server.context import Caller, ServerState, authenticate, read_struct, state_of
 from hotline.server.responses import ok
 from hotline.server.routes_account import check_invite
-from hotline.store import DeliveryItem, DeliveryRow
+from hotline.store import DeliveryItem, DeliveryRow, LogLeaf
 from hotline.wire import api
 from hotline.wire.codec import decode, encode
 from hotline.wire.encoding import b64d, b64e
-from hotline.wire.errors import DeviceListMismatch, HotlineError, MalformedInput, NotAContact
+from hotline.wire.errors import (
+    DeviceListMismatch,
+    HotlineError,
+    MalformedInput,
+    NotAContact,
+    RecordRequired,
+)
+from hotline.wire.records import MAX_LEAF
 
 PUSH_BATCH = 100
 
@@ -60,15 +67,42 @@ async def send(request: Request) -> Response:
         DeliveryItem(c.device_id, "olm", bytes([c.type]) + b64d(c.body, field="body"))
         for c in body.ciphertexts
     ]
+    record = _sender_record(state, caller, body.record)
+    now = state.now()
     stored = await state.store.enqueue(
         message_id=body.message_id,
         sender_handle=caller.handle,
         sender_device=caller.device_id,
         items=items,
-        now=state.now(),
+        now=now,
+        record=record,
     )
     state.hub.notify(addressed)
-    return ok(api.SendResponse(message_id=body.message_id, stored=stored), status=201)
+    receipt = None
+    if record is not None and state.records is not None:
+        index = await state.store.record_index(record.record_id)
+        if index is not None:
+            receipt = await state.records.receipt(state.store, record.record_id, index, now)
+    return ok(
+        api.SendResponse(message_id=body.message_id, stored=stored, receipt=receipt), status=201
+    )
+
+
+def _sender_record(state: ServerState, caller: Caller, leaf_text: str | None) -> LogLeaf | None:
+    """The sender's sealed record, required when this server keeps an archive.
+
+    Raises:
+        RecordRequired: the archive is on and the message came without its record.
+        MalformedInput: the record is not a sealed record of this log.
+    """
+    if state.records is None:
+        return None
+    if not leaf_text:
+        raise RecordRequired(
+            "this server relays a message only with its sealed record (capture at creation)"
+        )
+    leaf = state.records.check_leaf(b64d(leaf_text, field="record", max_len=MAX_LEAF))
+    return LogLeaf(leaf.record_id, leaf.leaf, leaf.leaf_hash, caller.device_id)
 
 
 async def contact_request(request: Request) -> Response:

@@ -12,9 +12,12 @@ from hotline.store.base import (
     DeliveryRow,
     DeviceRow,
     InviteRow,
+    LogEntryRow,
+    LogLeaf,
     PrincipalRow,
     SignedBlob,
     Store,
+    TreeHeadRow,
 )
 from hotline.store.engine import DEFAULT_URL, open_store
 from hotline.store.sql import SqlStore
@@ -26,9 +29,12 @@ __all__ = [
     "DeliveryRow",
     "DeviceRow",
     "InviteRow",
+    "LogEntryRow",
+    "LogLeaf",
     "PrincipalRow",
     "SignedBlob",
     "SqlStore",
     "Store",
+    "TreeHeadRow",
     "open_store",
 ]

@@ -82,7 +82,70 @@ class DeliveryRow:
     created_at: float
 
 
-class Store(Protocol):
+# -- the records log ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class LogLeaf:
+    """One entry to append: the exact sealed-record bytes and their RFC 9162 leaf hash."""
+
+    record_id: str
+    leaf: bytes
+    leaf_hash: bytes
+    device_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntryRow:
+    index: int
+    record_id: str
+    leaf: bytes
+    leaf_hash: bytes
+    device_id: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TreeHeadRow:
+    """A signed tree head as issued: exact head bytes and the log key's signature."""
+
+    size: int
+    head: bytes
+    signature: bytes
+    created_at: float
+
+
+class LogStore(Protocol):
+    """The append-only records log. Entries are never changed or deleted through this API."""
+
+    async def append_records(self, leaves: list[LogLeaf], now: float) -> list[int]:
+        """Append leaves in order; returns their indices (0-based, gap-free).
+
+        Idempotent per record id: a leaf already in the log (same record id, same bytes)
+        is not appended again and its existing index is returned.
+
+        Raises:
+            AlreadyExists: a record id is already in the log with different bytes.
+        """
+
+    async def record_index(self, record_id: str) -> int | None: ...
+
+    async def log_size(self) -> int: ...
+
+    async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        """Leaf hashes of entries ``[start, end)`` in index order."""
+
+    async def log_entries(self, start: int, end: int) -> list[LogEntryRow]:
+        """Entries ``[start, end)`` in index order."""
+
+    async def put_tree_head(self, head: TreeHeadRow) -> None:
+        """Store a signed tree head; a second head for the same size is ignored."""
+
+    async def tree_heads(self, after_size: int = -1, limit: int = 1000) -> list[TreeHeadRow]:
+        """Stored heads with ``size > after_size``, smallest first."""
+
+    async def latest_tree_head(self) -> TreeHeadRow | None: ...
+
+
+class Store(LogStore, Protocol):
     """What the server needs from persistence. See module docstring for the contract."""
 
     async def close(self) -> None: ...
@@ -242,8 +305,12 @@ class Store(Protocol):
         sender_device: str,
         items: list[DeliveryItem],
         now: float,
+        record: LogLeaf | None = None,
     ) -> bool:
         """Put ``items`` in their devices' mailboxes; False if ``message_id`` was seen before.
+
+        With ``record``, the sender's sealed record is appended to the log in the same
+        transaction (capture at creation): the message is relayed only if it is on the record.
 
         Idempotent by ``(sender_device, message_id)``: a retried send stores nothing new,
         even after the first copy was delivered and acknowledged. Items get increasing ``seq``

@@ -160,3 +160,34 @@ deliveries = Table(
     Index("ix_deliveries_device_seq", "device_id", "seq"),
     sqlite_autoincrement=True,
 )
+
+# -- the records log (RFC 9162 leaves; see hotline.records) ----------------------------------
+log_entries = Table(
+    "log_entries",
+    metadata,
+    # 0-based leaf index, assigned by the sequencer row below in the appending transaction.
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("record_id", String, nullable=False, unique=True),
+    Column("leaf", LargeBinary, nullable=False),
+    Column("leaf_hash", LargeBinary, nullable=False),
+    Column("device_id", String, nullable=False),
+    Column("created_at", Double, nullable=False),
+)
+
+#: One row (id = 1): the log size. ``UPDATE ... SET size = size + n RETURNING size`` is the
+#: sequencer: it serialises appenders on both backends and hands out gap-free indices.
+log_state = Table(
+    "log_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+)
+
+tree_heads = Table(
+    "tree_heads",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("head", LargeBinary, nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    Column("created_at", Double, nullable=False),
+)

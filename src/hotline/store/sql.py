@@ -39,6 +39,7 @@ from hotline.store.base import (
     DeliveryRow,
     DeviceRow,
     InviteRow,
+    LogLeaf,
     PrincipalRow,
     SignedBlob,
 )
@@ -55,6 +56,7 @@ from hotline.store.schema import (
     sessions,
 )
 from hotline.store.schema import devices as device_table
+from hotline.store.sql_log import SqlLogMixin, append_in
 from hotline.wire.errors import (
     AlreadyExists,
     ChallengeInvalid,
@@ -80,7 +82,7 @@ READ_ONLY_OPTION: Final = "hotline_read_only"
 
 
 # -- the store ---------------------------------------------------------------------------
-class SqlStore:
+class SqlStore(SqlLogMixin):
     """:class:`~hotline.store.base.Store` over an SQLAlchemy async engine.
 
     Build it with :func:`hotline.store.open_store` (which migrates); call :meth:`close` when
@@ -532,6 +534,7 @@ class SqlStore:
         sender_device: str,
         items: list[DeliveryItem],
         now: float,
+        record: LogLeaf | None = None,
     ) -> bool:
         """Put ``items`` in their devices' mailboxes; False if ``message_id`` was seen before.
 
@@ -550,6 +553,8 @@ class SqlStore:
             )
             if not first_time:
                 return False
+            if record is not None:
+                await append_in(conn, [record], now)
             targets = {item.device_id for item in items}
             missing = targets - set(await q.devices_by_id(conn, targets, key_share=True))
             if missing:

@@ -12,6 +12,7 @@ import msgspec
 
 from hotline.wire.codec import B64, Counter, Handle, Ident, Key32, Name, Sig64, Signed
 from hotline.wire.lists import MAX_DEVICES, DeviceKeys
+from hotline.wire.records import RecordReceipt
 
 MAX_KEYS_PER_UPLOAD = 100
 MAX_CIPHERTEXT = 64 * 1024
@@ -125,11 +126,17 @@ class SendRequest(Frozen, frozen=True):
     ciphertexts: Annotated[
         list[DeviceCiphertext], msgspec.Meta(min_length=1, max_length=2 * MAX_DEVICES)
     ]
+    #: the sender's sealed record (exact SealedRecord JSON, base64url): capture at creation
+    record: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]*$", max_length=140_000)] | None = (
+        None
+    )
 
 
 class SendResponse(Frozen, frozen=True):
     message_id: Ident
     stored: bool
+    #: proof that the sender's record is in the log (when the server keeps an archive)
+    receipt: RecordReceipt | None = None
 
 
 InboxKind = Literal["olm", "contact_request"]

@@ -280,6 +280,30 @@ class NotVerified(HotlineError):
     title = "Verification failed"
 
 
+class RecordRequired(HotlineError):
+    """The server relays a message only together with its sealed record (capture at creation)."""
+
+    code = "record_required"
+    status = 400
+    title = "Record required"
+
+
+class ArchiveDisabled(HotlineError):
+    """This home server runs without a records archive."""
+
+    code = "archive_disabled"
+    status = 404
+    title = "No records archive"
+
+
+class LogInconsistent(HotlineError):
+    """A records log tree head that does not extend the one seen before (fork or rollback)."""
+
+    code = "log_inconsistent"
+    status = 409
+    title = "Records log fork or rollback"
+
+
 class NotFound(HotlineError):
     """No such endpoint."""
 
@@ -439,6 +463,9 @@ ALL_ERRORS: tuple[type[HotlineError], ...] = (
     StorageError,
     NotFound,
     MethodNotAllowed,
+    RecordRequired,
+    ArchiveDisabled,
+    LogInconsistent,
     CorruptState,
     WrongState,
 )
