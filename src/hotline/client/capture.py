@@ -34,6 +34,7 @@ from hotline.wire.errors import (
     LogInconsistent,
     MalformedInput,
     ProofInvalid,
+    TreeRangeInvalid,
 )
 from hotline.wire.records import (
     ConsistencyResponse,
@@ -181,12 +182,21 @@ async def _check_consistency(server: ServerApi, state: ClientState, head: TreeHe
             raise LogInconsistent(f"two different logs of size {head.size}: the log forked")
         return
     small, big = sorted(((last.size, old_root), (head.size, head.root)))
-    reply = await server.call(
-        "GET",
-        "/v1/records/consistency",
-        response=ConsistencyResponse,
-        params={"first": str(small[0]), "second": str(big[0])},
-    )
+    if small[0] == 0:
+        return  # every tree extends the empty one
+    try:
+        reply = await server.call(
+            "GET",
+            "/v1/records/consistency",
+            response=ConsistencyResponse,
+            params={"first": str(small[0]), "second": str(big[0])},
+        )
+    except TreeRangeInvalid as exc:
+        raise LogInconsistent(
+            f"the log no longer reaches size {big[0]}, which it signed before: rollback",
+            seen=last.size,
+            got=head.size,
+        ) from exc
     assert reply is not None
     try:
         verify_consistency(small[0], big[0], [b64d(p) for p in reply.proof], small[1], big[1])

@@ -429,46 +429,15 @@ class TreeRangeInvalid(HotlineError):
     title = "Index or tree size out of range"
 
 
-ALL_ERRORS: tuple[type[HotlineError], ...] = (
-    HotlineError,
-    MalformedInput,
-    BodyTooLarge,
-    UnsupportedVersion,
-    BadSignature,
-    MalformedCard,
-    CardExpired,
-    InviteInvalid,
-    IdentityChanged,
-    StaleVersion,
-    Unauthenticated,
-    ChallengeInvalid,
-    EnrolmentInvalid,
-    NotAContact,
-    RateLimited,
-    UnknownDevice,
-    UnknownPrincipal,
-    AlreadyExists,
-    OneTimeKeyReused,
-    NoKeysAvailable,
-    DeviceListMismatch,
-    DecryptionFailed,
-    TranscriptGap,
-    TranscriptReplay,
-    TranscriptForked,
-    WrongPassphrase,
-    KeystoreMissing,
-    UnknownContact,
-    NotVerified,
-    ServerUnavailable,
-    StorageError,
-    NotFound,
-    MethodNotAllowed,
-    RecordRequired,
-    ArchiveDisabled,
-    LogInconsistent,
-    CorruptState,
-    WrongState,
-)
+def _all_subclasses(cls: type[HotlineError]) -> list[type[HotlineError]]:
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found += _all_subclasses(sub)
+    return found
+
+
+#: Every error class of this module (derived, so a new class can never be left out).
+ALL_ERRORS: tuple[type[HotlineError], ...] = tuple(_all_subclasses(HotlineError))
 
 _BY_CODE: dict[str, type[HotlineError]] = {cls.code: cls for cls in ALL_ERRORS}
 
