@@ -140,3 +140,10 @@ async def test_records_decrypt_only_with_custodian_key(connected_pair, live_serv
         open_record(CustodianPrivateKey.generate(), leaf)
     assert open_record(CUSTODIAN, leaf).record_id
     assert build_record  # the builder is public API for call records later
+
+
+async def test_both_sides_see_who_records_the_conversation(connected_pair) -> None:
+    washington, ottawa = connected_pair
+    for me, them in ((washington, ottawa), (ottawa, washington)):
+        banners = me.archive_banners(them.handle)
+        assert banners and all("Presidential Records Act" in b for b in banners)

@@ -138,8 +138,23 @@ async def send(contact: str, text: str) -> None:
     """Send TEXT to CONTACT, end-to-end encrypted to each of their devices."""
     async with opened() as client:
         await client.sync()
+        if not client.history(contact):
+            print_banners(client, contact)
         entry = await client.send_text(contact, text)
-    console.print(f"sent #{entry.seq} to {contact} (end-to-end encrypted)")
+    where = (
+        f"on the record at log index {entry.record_index}"
+        if entry.record_index >= 0
+        else "NOT on the record yet"
+    )
+    console.print(f"sent #{entry.seq} to {contact} (end-to-end encrypted; {where})")
+    for warning in entry.warnings:
+        console.print(f"[bold yellow]  ⚠ {warning}[/]", highlight=False)
+
+
+def print_banners(client: HotlineClient, contact: str) -> None:
+    """Tell the user, before anything is said, who records this conversation."""
+    for banner in client.archive_banners(contact):
+        console.print(f"[bold blue]ⓡ {banner}[/]", highlight=False)
 
 
 def print_event(event: ClientEvent) -> None:
@@ -180,10 +195,12 @@ async def history(contact: str) -> None:
     """Show the conversation with CONTACT and its transcript digest."""
     async with opened() as client:
         await client.sync()
+        print_banners(client, contact)
         for m in client.history(contact):
             who = "me" if m.outgoing else m.sender
+            record = f"log #{m.record_index}" if m.record_index >= 0 else "NOT ON THE RECORD"
             console.print(
-                f"[dim]{when(m.sent_at_ms)}[/] {who} #{m.seq} [{m.status}]: {m.text}",
+                f"[dim]{when(m.sent_at_ms)}[/] {who} #{m.seq} [{m.status}, {record}]: {m.text}",
                 highlight=False,
             )
             for warning in m.warnings:

@@ -360,6 +360,7 @@ class HotlineClient:
         await self._ensure_login()
         async with self._tx() as (state, _):
             contact = self._pin_contact(state, payload, status="requested")
+            contact.archive_banner = await self._contact_banner(state, contact)
             self._local_record(
                 state,
                 "contact_added",
@@ -438,6 +439,7 @@ class HotlineClient:
             action="accepted",
             identity_key=contact.identity_key,
         )
+        contact.archive_banner = await self._contact_banner(state, contact)
         return contact
 
     async def remove_contact(self, name: str) -> None:
@@ -453,6 +455,32 @@ class HotlineClient:
             self._local_record(state, "contact_removed", [contact.handle], action="removed")
             await self._upload_allowlist(state)
             await flush_records(self.server, state)
+
+    async def _contact_banner(self, state: ClientState, contact: ContactState) -> str:
+        """Which archive records the contact's side, from their server's signed policy."""
+        if contact.server_url.rstrip("/") == state.server_url.rstrip("/"):
+            return state.archive.banner if state.archive else ""
+        remote = ServerApi(contact.server_url)
+        try:
+            pin = await fetch_policy(remote)
+        except HotlineError:
+            return ""
+        finally:
+            await remote.close()
+        return pin.banner if pin else f"{contact.handle}'s server keeps no records archive."
+
+    def archive_banners(self, name: str) -> list[str]:
+        """Every archive that records the conversation with a contact, and under which law."""
+        state = self.keystore.load()
+        contact = self.contact(name)
+        banners = (
+            [state.archive.banner]
+            if state.archive
+            else [f"{state.handle}'s server keeps no records archive."]
+        )
+        if contact.archive_banner and contact.archive_banner not in banners:
+            banners.append(contact.archive_banner)
+        return banners
 
     # -- verification ------------------------------------------------------------------------
     def safety_number(self, name: str) -> str:

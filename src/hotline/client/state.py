@@ -29,6 +29,8 @@ class ContactState(msgspec.Struct):
     changed_identity_key: str = ""
     devices: list[DeviceKeys] = msgspec.field(default_factory=list)
     device_list_version: int = 0
+    #: the records banner of the contact's home server (signed by its log key)
+    archive_banner: str = ""
 
 
 class InviteState(msgspec.Struct):
