@@ -1,0 +1,142 @@
+"""Crash safety of capture at creation: SIGKILL the server between sends (a real process)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from harness import FAST_SCRYPT, PASSPHRASE, connect
+
+from hotline.client.device import HotlineClient
+from hotline.records.custodian_keys import CustodianKeys, write_keys
+from hotline.records.hasher import hash_leaf
+from hotline.records.proof import MerkleTree
+from hotline.server.admin import issue_enrolment
+from hotline.server.config import default_database_url
+from hotline.store import open_store
+
+pytestmark = pytest.mark.slow
+DOMAIN = "crash.test"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    def __init__(self, data_dir: Path, custodian_pub: Path) -> None:
+        self.data_dir, self.custodian_pub = data_dir, custodian_pub
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        hotline = Path(sys.executable).with_name("hotline")
+        self.proc = subprocess.Popen(
+            [
+                str(hotline),
+                "server",
+                "--data-dir",
+                str(self.data_dir),
+                "--domain",
+                DOMAIN,
+                "--port",
+                str(self.port),
+                "--custodian-key",
+                str(self.custodian_pub),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/health", timeout=0.5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        self.kill()
+        raise AssertionError("server did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()
+        self.proc = None
+
+
+async def enrol_and_register(server: ServerProcess, home: Path, name: str) -> HotlineClient:
+    store = await open_store(default_database_url(server.data_dir))
+    try:
+        token = await issue_enrolment(store, f"{name}@{DOMAIN}", time.time())
+    finally:
+        await store.close()
+    return await HotlineClient.register(
+        home,
+        PASSPHRASE,
+        server_url=server.url,
+        enrolment_token=token,
+        handle=f"{name}@{DOMAIN}",
+        display_name=name,
+        scrypt=FAST_SCRYPT,
+    )
+
+
+async def test_sigkill_between_sends_loses_no_acknowledged_record(tmp_path: Path) -> None:
+    write_keys(
+        tmp_path / "custodian", CustodianKeys.generate(), "custodian pass", scrypt=FAST_SCRYPT
+    )
+    server = ServerProcess(tmp_path / "server", tmp_path / "custodian" / "custodian.pub")
+    server.start()
+    clients: list[HotlineClient] = []
+    acknowledged: dict[str, int] = {}
+    try:
+        washington = await enrol_and_register(server, tmp_path / "w", "potus")
+        ottawa = await enrol_and_register(server, tmp_path / "o", "pm")
+        clients += [washington, ottawa]
+        await connect(washington, ottawa)
+        for round_ in range(3):
+            for i in range(5):
+                entry = await washington.send_text(ottawa.handle, f"round {round_} msg {i}")
+                assert entry.record_index >= 0 and entry.warnings == []
+                acknowledged[entry.message_id] = entry.record_index
+            server.kill()  # SIGKILL: no shutdown, no flush
+            server.start()
+            for client in clients:
+                client.server.token = None  # sessions survive, but log in again anyway
+        events = await ottawa.sync()
+        texts = [e.text for e in events if e.kind == "message"]
+        assert texts == [f"round {r} msg {i}" for r in range(3) for i in range(5)]
+        entry = await washington.send_text(ottawa.handle, "after the crashes")
+        assert entry.warnings == [], "the new head must extend every head seen before"
+    finally:
+        for client in clients:
+            await client.close()
+        server.kill()
+    # Every acknowledged record is in the log at its index, whole, and every signed head
+    # matches the recomputed tree (the server also checks this at each start).
+    db = tmp_path / "server" / "hotline-server.db"
+    with sqlite3.connect(db) as conn:
+        rows = list(conn.execute("SELECT idx, leaf, leaf_hash FROM log_entries ORDER BY idx"))
+        heads = list(conn.execute("SELECT size, head FROM tree_heads ORDER BY size"))
+    assert [r[0] for r in rows] == list(range(len(rows)))
+    for _, leaf, leaf_hash in rows:
+        assert hash_leaf(bytes(leaf)) == bytes(leaf_hash)
+    assert set(acknowledged.values()) <= {r[0] for r in rows}
+    tree = MerkleTree(bytes(r[2]) for r in rows)
+    from hotline.records.checkpoint import decode_tree_head
+
+    for size, head in heads:
+        assert decode_tree_head(bytes(head)).root == tree.root(size)
