@@ -8,6 +8,8 @@ import msgspec
 
 from hotline import __version__
 from hotline.wire import api
+from hotline.wire.codec import Signed
+from hotline.wire.records import ConsistencyResponse, RecordsResponse, RecordsUpload, SignedHead
 
 # (method, path, request struct or None, response struct or None, summary)
 ROUTES: list[tuple[str, str, type | None, type | None, str]] = [
@@ -25,6 +27,10 @@ ROUTES: list[tuple[str, str, type | None, type | None, str]] = [
     ("post", "/v1/messages", api.SendRequest, api.SendResponse, "Relay a ciphertext message"),
     ("get", "/v1/inbox", None, api.InboxResponse, "Read the device mailbox"),
     ("post", "/v1/inbox/ack", api.AckRequest, api.AckResponse, "Delete acknowledged items"),
+    ("get", "/v1/records/policy", None, Signed, "Signed records banner and custodian key"),
+    ("post", "/v1/records", RecordsUpload, RecordsResponse, "Append sealed records"),
+    ("get", "/v1/records/tree-head", None, SignedHead, "Latest signed tree head"),
+    ("get", "/v1/records/consistency", None, ConsistencyResponse, "Consistency proof"),
     ("get", "/v1/server", None, api.ServerInfo, "Server identity"),
     ("get", "/health", None, api.Health, "Liveness"),
 ]
