@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-smoke clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+# Full run (about two minutes): writes bench/results/*.json, then regenerates BENCHMARKS.md.
 bench: $(STAMP)
 	$(BIN)/python bench/messages.py
+	$(BIN)/python bench/report.py
+
+# Tiny sizes for CI: checks the benchmark runs and renders; keeps no results.
+bench-smoke: $(STAMP)
+	$(BIN)/python bench/messages.py --smoke
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
