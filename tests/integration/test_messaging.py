@@ -38,3 +38,19 @@ async def test_offline_recipient_gets_queue_in_order_once(connected_pair) -> Non
     assert [e.text for e in events if e.kind == "message"] == [f"message {i}" for i in range(5)]
     assert await ottawa.sync() == [] or all(e.kind != "message" for e in await ottawa.sync())
     assert [m.seq for m in ottawa.history(washington.handle)] == [1, 2, 3, 4, 5]
+
+
+async def test_one_time_keys_are_replenished(connected_pair, live_server) -> None:
+    from hotline.wire.api import ClaimRequest, ClaimResponse
+
+    washington, ottawa = connected_pair
+    for _ in range(40):  # drain Ottawa's published one-time keys
+        await washington.server.call(
+            "POST", "/v1/keys/claim", ClaimRequest(handle=ottawa.handle), ClaimResponse
+        )
+    assert await live_server.store.count_one_time_keys(ottawa.device_id) < 20
+    async with washington.keystore.transaction() as state:
+        state.sessions.clear()  # force a new session: a pre-key message
+    await washington.send_text(ottawa.handle, "new session")
+    assert [e.text for e in await ottawa.sync() if e.kind == "message"] == ["new session"]
+    assert await live_server.store.count_one_time_keys(ottawa.device_id) >= 50 - 1

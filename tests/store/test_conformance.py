@@ -707,3 +707,12 @@ async def test_seq_never_reused_after_ack(store: Store) -> None:
     )
     (second,) = await store.pending("pm-1", after_seq=first.seq)
     assert second.seq > first.seq
+
+
+async def test_session_caller_joins_device(store: Store) -> None:
+    await enrol(store, "pm", "d1")
+    await store.create_session(b"tok", "d1", T0 + HOUR)
+    caller = await store.session_caller(b"tok", T0)
+    assert caller is not None and caller.device_id == "d1" and caller.handle == "pm"
+    assert await store.session_caller(b"tok", T0 + 2 * HOUR) is None
+    assert await store.session_caller(b"other", T0) is None

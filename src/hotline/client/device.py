@@ -71,7 +71,6 @@ from hotline.wire.records import RecordKind
 ONE_TIME_KEY_TARGET = 50
 ONE_TIME_KEY_LOW = 20
 CARD_VALIDITY_DAYS = 30
-MAX_SEEN_IDS = 10_000
 
 
 def _device_keys(account: DeviceAccount, device_id: str) -> DeviceKeys:
@@ -803,10 +802,9 @@ class HotlineClient:
                     events.append(ClientEvent("warning", to, f"delivery receipt not sent: {exc}"))
             for warning in await flush_records(self.server, state):
                 events.append(ClientEvent("warning", state.handle, warning))
-        await self.server.call(
-            "POST", "/v1/inbox/ack", api.AckRequest(seqs=[i.seq for i in items]), api.AckResponse
-        )
-        await self._top_up_keys()
+        await self.server.ack_over_websocket([i.seq for i in items])
+        if any(i.kind == "olm" and b64d(i.body)[:1] == b"\x00" for i in items):
+            await self._top_up_keys()  # a pre-key message used up one of our one-time keys
         return events
 
     async def _top_up_keys(self) -> None:

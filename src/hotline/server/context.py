@@ -79,8 +79,7 @@ async def authenticate(conn: HTTPConnection) -> Caller:
     if scheme.lower() != "bearer" or not token or len(token) > 256:
         raise Unauthenticated("send 'Authorization: Bearer <token>'; get one from /v1/auth/token")
     now = state.now()
-    device_id = await state.store.session_device(token_hash(token), now)
-    device = await state.store.get_device(device_id) if device_id else None
+    device = await state.store.session_caller(token_hash(token), now)
     if device is None:
         raise Unauthenticated("session token unknown or expired; sign a new challenge")
     state.device_limiter.check(device.device_id, now)

@@ -262,6 +262,9 @@ class Store(LogStore, Protocol):
             AlreadyExists: the token hash is already recorded.
         """
 
+    async def session_caller(self, token_hash: bytes, now: float) -> DeviceRow | None:
+        """The device of a live session token (by SHA-256), else None; one query."""
+
     async def session_device(self, token_hash: bytes, now: float) -> str | None:
         """Device id of a live session token (by SHA-256; live while ``now < expires_at``)."""
 

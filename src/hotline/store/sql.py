@@ -437,6 +437,18 @@ class SqlStore(SqlLogMixin):
             )
         return None if device_id is None else str(device_id)
 
+    async def session_caller(self, token_hash: bytes, now: float) -> DeviceRow | None:
+        """The device of a live session token, in one query (the hot path of every request)."""
+        async with self._tx(read_only=True) as conn:
+            row = (
+                await conn.execute(
+                    select(device_table)
+                    .join(sessions, sessions.c.device_id == device_table.c.device_id)
+                    .where(sessions.c.token_hash == token_hash, sessions.c.expires_at > now)
+                )
+            ).first()
+        return None if row is None else q.device_row(row)
+
     # -- allowlist and invites -----------------------------------------------------------
     async def set_allowlist(self, handle: str, allowlist: SignedBlob, members: list[str]) -> None:
         """Store the signed allowlist and its member handles (replacing the previous ones).
