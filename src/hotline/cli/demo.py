@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
@@ -22,11 +23,16 @@ from rich.table import Table
 from hotline.client.device import HotlineClient
 from hotline.crypto.passphrase import ScryptParams
 from hotline.crypto.safety_number import format_safety_number
+from hotline.records.custodian_keys import CustodianKeys, write_keys
+from hotline.records.sealing import open_record
 from hotline.server.admin import issue_enrolment
 from hotline.server.config import ServerConfig
 from hotline.server.embedded import EmbeddedServer, start_embedded
+from hotline.server.records_log import ArchiveSettings
 
 DOMAIN = "hotline.test"
+CUSTODIAN_PASSPHRASE = "custodian demo passphrase (not for real use)"  # noqa: S105
+DEMO_SCRYPT = ScryptParams(log2_n=14, r=8, p=1)
 console = Console()
 
 
@@ -78,12 +84,25 @@ def _db_contains(db: Path, needles: list[str]) -> list[str]:
 
 async def _demo(home: Path) -> None:
     db = home / "server.db"
-    server = await start_embedded(
-        ServerConfig(domain=DOMAIN, database_url=f"sqlite+aiosqlite:///{db}")
+    custodian = CustodianKeys.generate()
+    write_keys(home / "custodian", custodian, CUSTODIAN_PASSPHRASE, scrypt=DEMO_SCRYPT)
+    archive = ArchiveSettings(
+        log_key=Ed25519PrivateKey.generate(), custodian_key=custodian.public.hpke.to_bytes()
     )
-    console.print(Panel.fit(f"Home server [bold]{DOMAIN}[/] on {server.url} (SQLite {db.name})"))
+    server = await start_embedded(
+        ServerConfig(domain=DOMAIN, database_url=f"sqlite+aiosqlite:///{db}", archive=archive)
+    )
+    console.print(
+        Panel.fit(
+            f"Home server [bold]{DOMAIN}[/] on {server.url} (SQLite {db.name})\n"
+            f"Records archive sealed to the custodian key {custodian.public.fingerprint}\n"
+            f"(the custodian's private key is in {home / 'custodian'}, never on the server)"
+        )
+    )
     try:
         await _conversation(server, home, db)
+        console.rule("6. The custodian")
+        await _custodian(server, home, custodian)
     finally:
         await server.stop()
 
@@ -124,6 +143,9 @@ async def _exchange(washington: HotlineClient, ottawa: HotlineClient, db: Path) 
     check(w_number == o_number, "both sides show the same 60-digit safety number")
     await washington.mark_verified(ottawa.handle)
     await ottawa.mark_verified(washington.handle)
+    for who, me, them in (("Washington", washington, ottawa), ("Ottawa", ottawa, washington)):
+        for banner in me.archive_banners(them.handle):
+            console.print(f"  {who} is told before the first message: [bold blue]ⓡ {banner}[/]")
 
     console.rule("4. Messages")
     said: list[tuple[str, str]] = []
@@ -131,11 +153,19 @@ async def _exchange(washington: HotlineClient, ottawa: HotlineClient, db: Path) 
     async def say(
         sender: HotlineClient, receiver: HotlineClient, text: str, deliver: bool = True
     ) -> None:
-        await sender.send_text(receiver.handle, text)
+        entry = await sender.send_text(receiver.handle, text)
         said.append((sender.handle, text))
+        check(
+            entry.record_index >= 0 and not entry.warnings,
+            f"{sender.handle} sent it on the record (log #{entry.record_index}, receipt verified)",
+        )
         if deliver:
             got = [e.text for e in await receiver.sync() if e.kind == "message"]
-            check(got == [text], f"{receiver.handle} decrypted: {text!r}")
+            mine = receiver.history(sender.handle)[-1].record_index
+            check(
+                got == [text] and mine >= 0,
+                f"{receiver.handle} decrypted {text!r} and captured it (log #{mine})",
+            )
 
     await say(washington, ottawa, "Prime Minister, do you have a minute on the summit?")
     await say(ottawa, washington, "Of course, Mr President. Go ahead.")
@@ -165,6 +195,10 @@ async def _exchange(washington: HotlineClient, ottawa: HotlineClient, db: Path) 
     got = [e.text for e in await ottawa.sync() if e.kind == "message"]
     check(got == offline, "Ottawa received the queued messages in order, each once")
     check(
+        all(m.record_index >= 0 for m in ottawa.history(washington.handle)),
+        "and captured its own record of each on receipt",
+    )
+    check(
         _stored_rows(db, ottawa.device_id) == [],
         "once Ottawa acknowledged them, the server deleted the ciphertexts",
     )
@@ -192,13 +226,51 @@ def _print_transcript(client: HotlineClient, peer: str, short: Callable[[str], s
         "to",
         "message",
         "status",
+        "log #",
         "protection",
         title=f"Washington's view of the conversation with {peer}",
     )
     for m in client.history(peer):
         to = peer if m.outgoing else client.handle
-        table.add_row(str(m.seq), short(m.sender), short(to), m.text, m.status, "end-to-end (Olm)")
+        table.add_row(
+            str(m.seq),
+            short(m.sender),
+            short(to),
+            m.text,
+            m.status,
+            str(m.record_index),
+            "end-to-end (Olm), sealed record",
+        )
     console.print(table)
+
+
+async def _custodian(server: EmbeddedServer, home: Path, custodian: CustodianKeys) -> None:
+    size = await server.store.log_size()
+    entries = await server.store.log_entries(0, size)
+    records = [open_record(custodian.hpke, e.leaf) for e in entries]
+    table = Table(
+        "log #",
+        "kind",
+        "side",
+        "captured by",
+        "body",
+        title="The records log, opened with the custodian's private key",
+    )
+    for entry, record in zip(entries, records, strict=True):
+        if record.kind in ("message", "contact_added", "card_issued"):
+            table.add_row(
+                str(entry.index),
+                record.kind,
+                record.side,
+                record.principal.split("@")[0],
+                record.body[:40],
+            )
+    console.print(table)
+    check(
+        sum(r.kind == "message" for r in records) == 10,
+        f"{size} records in the log: every message twice (sender and recipient side), "
+        "contact changes, receipts",
+    )
 
 
 def run_demo() -> int:
