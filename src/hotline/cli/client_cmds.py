@@ -11,6 +11,7 @@ from typing import Annotated
 
 import segno
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from hotline.cli.common import console, home_dir, passphrase, run_async
@@ -97,7 +98,7 @@ async def contacts_list(ctx: typer.Context) -> None:
             flag = (
                 "[red]KEY CHANGED[/]" if c.changed_identity_key else ("yes" if c.verified else "no")
             )
-            table.add_row(c.handle, c.display_name, c.status, flag)
+            table.add_row(escape(c.handle), escape(c.display_name), c.status, flag)
         console.print(table)
         for request in client.pending_requests():
             console.print(
@@ -111,7 +112,11 @@ async def contacts_add(card_text: Annotated[str, typer.Argument(metavar="CARD")]
     """Verify a card and send its owner a contact request."""
     async with opened() as client:
         contact = await client.add_contact(card_text)
-    console.print(f"Contact request sent to [bold]{contact.display_name}[/] ({contact.handle}).")
+    console.print(
+        f"Contact request sent to [bold]{escape(contact.display_name)}[/] "
+        f"({escape(contact.handle)}).",
+        highlight=False,
+    )
     console.print(f"[dim]Compare safety numbers next: hotline verify {contact.handle}[/]")
 
 
@@ -121,7 +126,7 @@ async def contacts_accept(handle: str) -> None:
     """Accept a pending contact request (when auto-accept is off)."""
     async with opened() as client:
         contact = await client.accept_request(handle)
-    console.print(f"{contact.display_name} is now a contact.")
+    console.print(f"{escape(contact.display_name)} is now a contact.", highlight=False)
 
 
 @contacts_app.command("remove")
@@ -161,14 +166,17 @@ def print_event(event: ClientEvent) -> None:
     if event.kind == "message":
         arrow = "→" if event.outgoing else "←"
         console.print(
-            f"{arrow} [bold]{event.contact}[/] #{event.seq}: {event.text}", highlight=False
+            f"{arrow} [bold]{escape(event.contact)}[/] #{event.seq}: {escape(event.text)}",
+            highlight=False,
         )
     elif event.kind == "warning":
-        console.print(f"[bold yellow]warning[/] {event.text}", highlight=False)
+        console.print(f"[bold yellow]warning[/] {escape(event.text)}", highlight=False)
     else:
-        console.print(f"[dim]{event.kind}: {event.contact} {event.text}[/]", highlight=False)
+        console.print(
+            f"[dim]{event.kind}: {escape(event.contact)} {escape(event.text)}[/]", highlight=False
+        )
     for warning in event.warnings:
-        console.print(f"[bold yellow]  ⚠ {warning}[/]", highlight=False)
+        console.print(f"[bold yellow]  ⚠ {escape(warning)}[/]", highlight=False)
 
 
 @run_async
@@ -200,11 +208,12 @@ async def history(contact: str) -> None:
             who = "me" if m.outgoing else m.sender
             record = f"log #{m.record_index}" if m.record_index >= 0 else "NOT ON THE RECORD"
             console.print(
-                f"[dim]{when(m.sent_at_ms)}[/] {who} #{m.seq} [{m.status}, {record}]: {m.text}",
+                f"[dim]{when(m.sent_at_ms)}[/] {escape(who)} #{m.seq} "
+                f"{escape(f'[{m.status}, {record}]')}: {escape(m.text)}",
                 highlight=False,
             )
             for warning in m.warnings:
-                console.print(f"[bold yellow]  ⚠ {warning}[/]")
+                console.print(f"[bold yellow]  ⚠ {escape(warning)}[/]", highlight=False)
         await client.send_read_receipts(contact)
         console.print(f"[dim]transcript digest {client.transcript_digest(contact)}[/]")
 
@@ -232,13 +241,19 @@ async def verify(
                 f"[bold red]{state.handle}'s IDENTITY KEY CHANGED.[/] Sending is "
                 "blocked until you compare the new safety number and confirm it."
             )
-        console.print(f"Safety number with {state.display_name} ({state.handle}):")
+        console.print(
+            f"Safety number with {escape(state.display_name)} ({escape(state.handle)}):",
+            highlight=False,
+        )
         console.print(f"[bold]{number}[/]", highlight=False)
         if confirm:
             await client.mark_verified(contact)
             console.print("[green]Marked as verified.[/]")
         elif not state.verified:
-            console.print("[dim]If it matches theirs: hotline verify CONTACT --confirm[/]")
+            console.print(
+                f"[dim]If it matches theirs: hotline verify {escape(state.handle)} --confirm[/]",
+                highlight=False,
+            )
 
 
 async def _interactive_sas(client: HotlineClient, peer: str, timeout: float) -> None:

@@ -12,6 +12,7 @@ from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from hotline.wire.errors import HotlineError
 
@@ -31,6 +32,8 @@ NEXT_STEP = {
     "enrolment_invalid": "Ask the server admin for a new token: hotline server enrol NAME.",
     "invite_invalid": "Ask the card's owner for a fresh card.",
     "card_expired": "Ask the card's owner for a fresh card.",
+    "unknown_contact": "See your contacts with: hotline contacts "
+    "(a handle, or a unique prefix of a handle or name).",
 }
 
 
@@ -60,7 +63,12 @@ def run_async(func: Callable[P, Awaitable[T]]) -> Callable[P, T]:
         try:
             return asyncio.run(func(*args, **kwargs))  # type: ignore[arg-type]
         except HotlineError as exc:
-            err_console.print(f"[bold red]error[/] [{exc.code}] {exc.detail}")
+            # escape: "[code]" would otherwise be eaten as Rich markup, and the detail may
+            # quote peer- or user-supplied text
+            err_console.print(
+                f"[bold red]error[/] {escape(f'[{exc.code}]')} {escape(exc.detail)}",
+                highlight=False,
+            )
             hint = NEXT_STEP.get(exc.code)
             if hint:
                 err_console.print(f"[dim]{hint}[/]")
