@@ -382,3 +382,39 @@ async def test_invite_verifier_is_a_hash(make_principal, live_server) -> None:
 async def test_unknown_endpoint_and_method_are_problems(http) -> None:
     problem(await http.get("/v1/nothing-here"), 404, "not_found")
     problem(await http.delete("/v1/messages"), 405, "method_not_allowed")
+
+
+async def test_refused_card_leaves_no_contact_and_no_allowlist_entry(
+    make_principal, live_server
+) -> None:
+    from hotline.wire.errors import InviteInvalid
+
+    alice = await make_principal("alice")
+    bob = await make_principal("bob")
+    card = await alice.my_card()
+    await alice.revoke_card()
+    with pytest.raises(InviteInvalid):
+        await bob.add_contact(card)
+    assert bob.contacts() == []
+    assert not await live_server.store.is_allowed(bob.handle, alice.handle)
+    # The attempt itself is kept for the record (pending until the next flush).
+    assert len(bob.keystore.load().pending_records) == 1
+    assert await bob.flush_records() == []
+    assert bob.keystore.load().pending_records == []
+
+
+async def test_short_enrolment_token_is_enrolment_invalid(live_server, tmp_path: Path) -> None:
+    from harness import FAST_SCRYPT, PASSPHRASE
+
+    from hotline.wire.errors import EnrolmentInvalid
+
+    with pytest.raises(EnrolmentInvalid):
+        await HotlineClient.register(
+            tmp_path / "x",
+            PASSPHRASE,
+            server_url=live_server.url,
+            enrolment_token="abc",
+            handle=f"x@{live_server.config.domain}",
+            display_name="X",
+            scrypt=FAST_SCRYPT,
+        )

@@ -262,7 +262,7 @@ async def _interactive_sas(client: HotlineClient, peer: str, timeout: float) -> 
     requested = [e for e in events if e.kind == "sas" and e.contact == peer]
     flow_id = requested[-1].message_id if requested else (await client.start_sas(peer)).flow_id
     if not requested:
-        console.print(f"Waiting for {peer} to run 'hotline verify --sas' too…")
+        console.print(f"Waiting for {escape(peer)} to run 'hotline verify --sas' too…")
     deadline = asyncio.get_running_loop().time() + timeout
     asked = False
     while asyncio.get_running_loop().time() < deadline:
@@ -270,7 +270,9 @@ async def _interactive_sas(client: HotlineClient, peer: str, timeout: float) -> 
         if flow is None:
             raise NotVerified("the verification was cancelled")
         if flow.done:
-            console.print(f"[green]{peer} is verified[/] (codes matched, identity keys vouched).")
+            console.print(
+                f"[green]{escape(peer)} is verified[/] (codes matched, identity keys vouched)."
+            )
             return
         if flow.codes and not asked:
             asked = True

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import getpass
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -14,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from hotline.wire.errors import HotlineError
+from hotline.wire.errors import HotlineError, PassphraseRequired
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -47,6 +48,10 @@ def passphrase(confirm: bool = False) -> str:
     value = os.environ.get("HOTLINE_PASSPHRASE")
     if value:
         return value
+    if not sys.stdin.isatty():
+        raise PassphraseRequired(
+            "no terminal to ask for the keystore passphrase; set HOTLINE_PASSPHRASE"
+        )
     first = getpass.getpass("Keystore passphrase: ")
     if confirm and getpass.getpass("Repeat passphrase: ") != first:
         raise typer.BadParameter("the two passphrases differ")

@@ -124,4 +124,7 @@ async def enrol(
         await store.close()
     console.print(f"Enrolment token for [bold]{handle}[/] (single use, {days:g} days):")
     console.print(token, highlight=False, soft_wrap=True)
-    console.print(f"[dim]On the new device: hotline register --handle {handle} --token …[/]")
+    console.print(
+        f"[dim]On the new device: hotline register --server <this server's URL> "
+        f"--handle {handle} --token <the token above> --name '<display name>'[/]"
+    )

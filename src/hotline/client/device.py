@@ -358,6 +358,7 @@ class HotlineClient:
         my_card = await self.my_card()
         await self._ensure_login()
         async with self._tx() as (state, _):
+            previous = state.contacts.get(payload.handle)
             contact = self._pin_contact(state, payload, status="requested")
             contact.archive_banner = await self._contact_banner(state, contact)
             self._local_record(
@@ -367,17 +368,28 @@ class HotlineClient:
                 action="requested",
                 identity_key=payload.identity_key,
             )
+            # Allow them first, so their acceptance can reach us as soon as they send it.
             await self._upload_allowlist(state)
-        await self.server.call(
-            "POST",
-            "/v1/contact-requests",
-            api.ContactRequest(
-                to=payload.handle,
-                invite_id=payload.invite_id,
-                invite_secret=payload.invite_secret,
-                card=my_card,
-            ),
-        )
+            try:
+                await self.server.call(
+                    "POST",
+                    "/v1/contact-requests",
+                    api.ContactRequest(
+                        to=payload.handle,
+                        invite_id=payload.invite_id,
+                        invite_secret=payload.invite_secret,
+                        card=my_card,
+                    ),
+                )
+            except HotlineError:
+                # Refused (e.g. a revoked card): whoever holds it must not stay allowed.
+                if previous is None:
+                    del state.contacts[payload.handle]
+                else:
+                    state.contacts[payload.handle] = previous
+                await self._upload_allowlist(state)
+                self.keystore.save(state)  # keeps the record of the attempt, pending
+                raise
         return contact
 
     def _pin_contact(self, state: ClientState, payload: CardPayload, status: str) -> ContactState:

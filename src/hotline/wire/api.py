@@ -23,7 +23,7 @@ class Frozen(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class RegisterRequest(Frozen, frozen=True):
-    enrolment_token: Annotated[str, msgspec.Meta(min_length=16, max_length=128)]
+    enrolment_token: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     handle: Handle
     display_name: Name
     identity_key: Key32

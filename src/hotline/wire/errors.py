@@ -256,6 +256,14 @@ class WrongPassphrase(HotlineError):
     title = "Wrong passphrase"
 
 
+class PassphraseRequired(HotlineError):
+    """No passphrase given and no terminal to ask for one."""
+
+    code = "passphrase_required"
+    status = 400
+    title = "Passphrase required"
+
+
 class KeystoreMissing(HotlineError):
     """No keystore at ``HOTLINE_HOME``; run ``hotline register`` first."""
 
