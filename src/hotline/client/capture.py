@@ -54,6 +54,7 @@ RECORD_KIND: dict[str, RecordKind] = {
     "contact_accepted": "contact_added",
     "contact_removed": "contact_removed",
     "sas": "verification",
+    "call": "call",
 }
 
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Protocol
 
 from hotline.client import channel
 from hotline.client.capture import (
@@ -53,7 +54,7 @@ from hotline.wire import api
 from hotline.wire.card import CardPayload
 from hotline.wire.codec import decode, encode
 from hotline.wire.encoding import b64d, b64e
-from hotline.wire.envelope import Envelope, EnvelopeKind, Receipt, SasStep
+from hotline.wire.envelope import CallSignal, Envelope, EnvelopeKind, Receipt, SasStep
 from hotline.wire.errors import (
     AlreadyExists,
     DeviceListMismatch,
@@ -79,6 +80,14 @@ def _device_keys(account: DeviceAccount, device_id: str) -> DeviceKeys:
     )
 
 
+class EnvelopeHandler(Protocol):
+    """Something that takes end-to-end envelopes of one kind (e.g. call signalling)."""
+
+    async def handle(
+        self, state: ClientState, account: DeviceAccount, envelope: Envelope
+    ) -> list[ClientEvent]: ...
+
+
 class HotlineClient:
     """One device. Create with :meth:`register` or :meth:`open`; close with :meth:`close`."""
 
@@ -89,6 +98,8 @@ class HotlineClient:
         self._domain: str | None = None
         self._tx_lock = asyncio.Lock()
         self.sas = SasFlows(self)
+        #: handles "call" envelopes (set by the calls layer; None: calls not enabled)
+        self.calls: EnvelopeHandler | None = None
         state = keystore.load()
         self.handle = state.handle
         self.device_id = state.device_id
@@ -568,6 +579,7 @@ class HotlineClient:
         text: str = "",
         receipt: Receipt | None = None,
         sas: SasStep | None = None,
+        call: CallSignal | None = None,
     ) -> MessageEntry | None:
         conversation = conversation_id(state.handle, to)
         transcript = state.transcripts.setdefault(conversation, Transcript(conversation))
@@ -589,6 +601,7 @@ class HotlineClient:
             text=text,
             receipt=receipt,
             sas=sas,
+            call=call,
         )
         plaintext = encode(envelope)
         leaf = self._sender_record(state, envelope, plaintext)
@@ -661,6 +674,8 @@ class HotlineClient:
             body = f"{envelope.receipt.kind}: {' '.join(envelope.receipt.message_ids)}"
         elif envelope.sas is not None:
             body = f"verification step {envelope.sas.step}"
+        elif envelope.call is not None:
+            body = f"call {envelope.call.call_id}: {envelope.call.event}"
         _, leaf = build_record(
             state,
             kind=RECORD_KIND[envelope.kind],

@@ -148,6 +148,10 @@ async def _olm(
         return _receipt(state, envelope)
     if envelope.kind == "sas":
         return await client.sas.handle(state, account, envelope)
+    if envelope.kind == "call":
+        if client.calls is None:
+            return [ClientEvent("warning", sender, "a call signal arrived; calls are not enabled")]
+        return await client.calls.handle(state, account, envelope)
     contact = state.contacts.get(sender)
     if contact is None:
         return []

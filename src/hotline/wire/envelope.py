@@ -15,7 +15,32 @@ from hotline.wire.codec import B64, Counter, Handle, Ident, Version
 
 MAX_TEXT = 16 * 1024
 
-EnvelopeKind = Literal["text", "receipt", "contact_accepted", "contact_removed", "sas"]
+EnvelopeKind = Literal["text", "receipt", "contact_accepted", "contact_removed", "sas", "call"]
+
+CallEvent = Literal[
+    "offer",
+    "answer",
+    "candidate",
+    "ringing",
+    "accept",
+    "decline",
+    "busy",
+    "hangup",
+    "answered_elsewhere",
+    "recording_notice",
+]
+
+
+class CallSignal(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One call signalling event; the SDP (with its DTLS fingerprint) rides end to end."""
+
+    call_id: Ident
+    event: CallEvent
+    sdp: Annotated[str, msgspec.Meta(max_length=32 * 1024)] = ""
+    candidate: Annotated[str, msgspec.Meta(max_length=2048)] = ""
+    reason: Annotated[str, msgspec.Meta(max_length=512)] = ""
+    #: the callee device an accept/answer comes from (first to accept wins)
+    device: Annotated[str, msgspec.Meta(max_length=64)] = ""
 
 
 class Receipt(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -51,3 +76,4 @@ class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     text: Annotated[str, msgspec.Meta(max_length=MAX_TEXT)] = ""
     receipt: Receipt | None = None
     sas: SasStep | None = None
+    call: CallSignal | None = None
