@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from hotline.cli import client_cmds as c
+from hotline.cli.archive_cmds import archive_app
 from hotline.cli.device_cmds import devices_app
 from hotline.cli.server_cmds import server_app
 
@@ -17,6 +18,7 @@ app = typer.Typer(
 app.add_typer(server_app, name="server")
 app.add_typer(c.contacts_app, name="contacts")
 app.add_typer(devices_app, name="devices")
+app.add_typer(archive_app, name="archive")
 app.command()(c.register)
 app.command()(c.card)
 app.command()(c.send)

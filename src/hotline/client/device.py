@@ -326,6 +326,7 @@ class HotlineClient:
             state,
             kind=kind,
             side="local",
+            conversation=conversation_id(state.handle, others[0]) if len(others) == 1 else "",
             now_ms=self.now_ms(),
             sender=state.handle,
             recipients=others,

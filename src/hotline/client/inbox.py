@@ -163,6 +163,7 @@ async def _olm(
             now_ms=client.now_ms(),
             sender=sender,
             recipients=[state.handle],
+            conversation=conversation_id(sender, state.handle),
             message_id=envelope.message_id,
             created_at_ms=envelope.sent_at_ms,
             envelope=plaintext,
