@@ -145,7 +145,75 @@ class LogStore(Protocol):
     async def latest_tree_head(self) -> TreeHeadRow | None: ...
 
 
-class Store(LogStore, Protocol):
+# -- federation --------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PeerRow:
+    """An operator-pinned peer server; ``previous_key`` is valid until ``previous_until``."""
+
+    domain: str
+    url: str
+    key: bytes
+    previous_key: bytes | None
+    previous_until: float | None
+    added_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundItem:
+    """A message for a peer server, queued in the transaction that accepted it."""
+
+    destination: str
+    message_id: str
+    sender_device: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRow:
+    id: int
+    destination: str
+    message_id: str
+    sender_device: str
+    payload: bytes
+    attempts: int
+    created_at: float
+
+
+class FederationStore(Protocol):
+    """Pinned peers, the replay guard and the durable outbound queue."""
+
+    async def put_peer(
+        self, domain: str, url: str, key: bytes, now: float, overlap_until: float | None = None
+    ) -> None:
+        """Pin (or re-pin) a peer. A new key keeps the old one valid until ``overlap_until``."""
+
+    async def get_peer(self, domain: str) -> PeerRow | None: ...
+
+    async def list_peers(self) -> list[PeerRow]: ...
+
+    async def remove_peer(self, domain: str) -> bool: ...
+
+    async def use_nonce(self, origin: str, nonce: str, expires_at: float, now: float) -> None:
+        """Record a request nonce (and forget expired ones).
+
+        Raises:
+            ReplayedRequest: this origin used this nonce before.
+        """
+
+    async def outbound_destinations(self) -> list[str]:
+        """Peers with queued messages."""
+
+    async def outbound_batch(self, destination: str, limit: int = 100) -> list[OutboundRow]:
+        """The oldest queued messages for ``destination``, in acceptance order."""
+
+    async def finish_outbound(self, ids: list[int]) -> None:
+        """Remove delivered (or permanently refused) messages from the queue."""
+
+    async def retry_outbound(self, ids: list[int], next_attempt_at: float) -> None:
+        """Count one more failed attempt."""
+
+
+class Store(LogStore, FederationStore, Protocol):
     """What the server needs from persistence. See module docstring for the contract."""
 
     async def close(self) -> None: ...
@@ -309,6 +377,7 @@ class Store(LogStore, Protocol):
         items: list[DeliveryItem],
         now: float,
         record: LogLeaf | None = None,
+        outbound: list[OutboundItem] | None = None,
     ) -> bool:
         """Put ``items`` in their devices' mailboxes; False if ``message_id`` was seen before.
 

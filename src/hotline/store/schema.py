@@ -191,3 +191,42 @@ tree_heads = Table(
     Column("signature", LargeBinary, nullable=False),
     Column("created_at", Double, nullable=False),
 )
+
+# -- federation -------------------------------------------------------------------------------
+#: Operator-pinned peer servers. ``previous_key`` stays valid until ``previous_until`` so a peer
+#: can rotate its key without an outage.
+peers = Table(
+    "peers",
+    metadata,
+    Column("domain", String, primary_key=True),
+    Column("url", String, nullable=False),
+    Column("key", LargeBinary, nullable=False),
+    Column("previous_key", LargeBinary, nullable=True),
+    Column("previous_until", Double, nullable=True),
+    Column("added_at", Double, nullable=False),
+)
+
+#: Nonces of signed server-to-server requests seen inside the timestamp window (replay guard).
+federation_nonces = Table(
+    "federation_nonces",
+    metadata,
+    Column("origin", String, primary_key=True),
+    Column("nonce", String, primary_key=True),
+    Column("expires_at", Double, nullable=False, index=True),
+)
+
+#: Durable queue of messages for peer servers, filled in the transaction that accepted them.
+outbound = Table(
+    "outbound",
+    metadata,
+    Column("id", AUTO_ID, primary_key=True, autoincrement=True),
+    Column("destination", String, nullable=False),
+    Column("message_id", String, nullable=False),
+    Column("sender_device", String, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Double, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Index("ix_outbound_destination_id", "destination", "id"),
+    sqlite_autoincrement=True,
+)

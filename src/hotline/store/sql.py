@@ -40,6 +40,7 @@ from hotline.store.base import (
     DeviceRow,
     InviteRow,
     LogLeaf,
+    OutboundItem,
     PrincipalRow,
     SignedBlob,
 )
@@ -56,6 +57,7 @@ from hotline.store.schema import (
     sessions,
 )
 from hotline.store.schema import devices as device_table
+from hotline.store.sql_federation import SqlFederationMixin, queue_in
 from hotline.store.sql_log import SqlLogMixin, append_in
 from hotline.wire.errors import (
     AlreadyExists,
@@ -82,7 +84,7 @@ READ_ONLY_OPTION: Final = "hotline_read_only"
 
 
 # -- the store ---------------------------------------------------------------------------
-class SqlStore(SqlLogMixin):
+class SqlStore(SqlLogMixin, SqlFederationMixin):
     """:class:`~hotline.store.base.Store` over an SQLAlchemy async engine.
 
     Build it with :func:`hotline.store.open_store` (which migrates); call :meth:`close` when
@@ -547,6 +549,7 @@ class SqlStore(SqlLogMixin):
         items: list[DeliveryItem],
         now: float,
         record: LogLeaf | None = None,
+        outbound: list[OutboundItem] | None = None,
     ) -> bool:
         """Put ``items`` in their devices' mailboxes; False if ``message_id`` was seen before.
 
@@ -567,6 +570,7 @@ class SqlStore(SqlLogMixin):
                 return False
             if record is not None:
                 await append_in(conn, [record], now)
+            await queue_in(conn, outbound or [], now)
             targets = {item.device_id for item in items}
             missing = targets - set(await q.devices_by_id(conn, targets, key_share=True))
             if missing:

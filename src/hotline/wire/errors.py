@@ -312,6 +312,46 @@ class LogInconsistent(HotlineError):
     title = "Records log fork or rollback"
 
 
+class UnknownPeer(HotlineError):
+    """A server that is not operator-pinned (no open federation)."""
+
+    code = "unknown_peer"
+    status = 403
+    title = "Unknown peer server"
+
+
+class WrongDestination(HotlineError):
+    """A server-to-server request addressed to another server."""
+
+    code = "wrong_destination"
+    status = 400
+    title = "Request for another server"
+
+
+class WrongOrigin(HotlineError):
+    """A peer that speaks for a user of another domain than its own."""
+
+    code = "wrong_origin"
+    status = 403
+    title = "Peer claims a user of another domain"
+
+
+class ClockSkew(HotlineError):
+    """A signed request whose timestamp is outside the accepted window."""
+
+    code = "clock_skew"
+    status = 401
+    title = "Timestamp outside the window"
+
+
+class ReplayedRequest(HotlineError):
+    """A signed request whose nonce was already used."""
+
+    code = "replayed_request"
+    status = 409
+    title = "Replayed request"
+
+
 class NotFound(HotlineError):
     """No such endpoint."""
 
