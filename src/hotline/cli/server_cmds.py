@@ -10,13 +10,19 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from hotline.cli.common import console, run_async
 from hotline.records.custodian_keys import fingerprint
-from hotline.server.admin import archive_settings, issue_enrolment
+from hotline.server.admin import archive_settings, issue_enrolment, load_server_key
 from hotline.server.app import create_app
 from hotline.server.config import ServerConfig, default_database_url
 from hotline.store import open_store
+from hotline.wire.encoding import b64d, b64e
 from hotline.wire.errors import MalformedInput
 
 server_app = typer.Typer(
@@ -84,7 +90,10 @@ def serve(
     except MalformedInput as exc:
         raise typer.BadParameter(exc.detail) from None
     config = ServerConfig(
-        domain=resolved, database_url=default_database_url(data_dir), archive=archive
+        domain=resolved,
+        database_url=default_database_url(data_dir),
+        archive=archive,
+        server_key=load_server_key(data_dir),
     )
     console.print(f"Hotline home server for [bold]{resolved}[/] on http://{host}:{port}")
     if archive is None:
@@ -128,3 +137,66 @@ async def enrol(
         f"[dim]On the new device: hotline register --server <this server's URL> "
         f"--handle {handle} --token <the token above> --name '<display name>'[/]"
     )
+
+
+peer_app = typer.Typer(help="Pin, list and remove peer servers (federation is closed by default).")
+server_app.add_typer(peer_app, name="peer")
+
+
+def _raw_public(key: Ed25519PrivateKey) -> str:
+    return b64e(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+
+@server_app.command("key")
+def server_key(data_dir: DataDir = Path("hotline-server")) -> None:
+    """Print this server's federation public key, to give to peer operators."""
+    console.print(_raw_public(load_server_key(data_dir)), highlight=False)
+
+
+@peer_app.command("add")
+@run_async
+async def peer_add(
+    domain: Annotated[str, typer.Argument(help="The peer's domain, e.g. ottawa.example.")],
+    key: Annotated[str, typer.Option(help="The peer's key (from 'hotline server key' there).")],
+    url: Annotated[str, typer.Option(help="The peer's base URL.")],
+    data_dir: DataDir = Path("hotline-server"),
+    overlap_hours: Annotated[
+        float, typer.Option(help="When replacing a key: hours the old key stays valid.")
+    ] = 24.0,
+) -> None:
+    """Pin a peer server (or rotate its key, keeping the old one valid for an overlap)."""
+    raw = b64d(key.strip(), field="key")
+    if len(raw) != 32:
+        raise MalformedInput("a server key is 32 bytes of base64url")
+    Ed25519PublicKey.from_public_bytes(raw)
+    store = await open_store(default_database_url(data_dir))
+    try:
+        now = time.time()
+        await store.put_peer(domain.lower(), url, raw, now, now + overlap_hours * 3600)
+    finally:
+        await store.close()
+    console.print(f"Pinned peer [bold]{domain}[/] at {url}.")
+
+
+@peer_app.command("list")
+@run_async
+async def peer_list(data_dir: DataDir = Path("hotline-server")) -> None:
+    """List pinned peers."""
+    store = await open_store(default_database_url(data_dir))
+    try:
+        for peer in await store.list_peers():
+            console.print(f"{peer.domain}  {peer.url}  {b64e(peer.key)}", highlight=False)
+    finally:
+        await store.close()
+
+
+@peer_app.command("remove")
+@run_async
+async def peer_remove(domain: str, data_dir: DataDir = Path("hotline-server")) -> None:
+    """Unpin a peer: its requests are refused from now on."""
+    store = await open_store(default_database_url(data_dir))
+    try:
+        removed = await store.remove_peer(domain.lower())
+    finally:
+        await store.close()
+    console.print(f"Removed {domain}." if removed else f"{domain} was not pinned.")

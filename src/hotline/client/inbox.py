@@ -51,6 +51,8 @@ async def handle_item(
             return await _contact_request(client, state, account, item)
         if item.kind == "olm":
             return await _olm(client, state, account, item, receipts)
+        if item.kind == "bounce":
+            return _bounce(state, item)
         return [ClientEvent("warning", item.sender_handle, f"unknown item kind {item.kind!r}")]
     except HotlineError as exc:
         return [
@@ -259,3 +261,22 @@ def _receipt(state: ClientState, envelope: Envelope) -> list[ClientEvent]:
             updated += 1
     peer = envelope.recipient if envelope.sender == state.handle else envelope.sender
     return [ClientEvent("receipt", peer, kind, seq=updated)] if updated else []
+
+
+class _Bounce(msgspec.Struct, frozen=True):
+    message_id: str
+    to: str
+    code: str
+    detail: str
+
+
+def _bounce(state: ClientState, item: api.InboxItem) -> list[ClientEvent]:
+    """A peer server refused a message that waited in our server's queue: say so, loudly."""
+    bounce = msgspec.json.decode(b64d(item.body), type=_Bounce)
+    for message in state.messages:
+        if message.message_id == bounce.message_id and message.outgoing:
+            message.status = "failed"
+            message.warnings.append(f"{bounce.code}: {bounce.detail}")
+    return [ClientEvent("warning", bounce.to,
+                        f"message {bounce.message_id} was refused by {item.sender_handle}: "
+                        f"{bounce.code}: {bounce.detail}", message_id=bounce.message_id)]

@@ -14,7 +14,7 @@ from hotline.client.transcript import Transcript
 from hotline.wire.lists import DeviceKeys
 
 ContactStatus = Literal["requested", "active", "removed"]
-MessageStatus = Literal["sending", "sent", "delivered", "read", "received"]
+MessageStatus = Literal["sending", "sent", "delivered", "read", "received", "failed"]
 
 
 class ContactState(msgspec.Struct):

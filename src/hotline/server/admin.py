@@ -32,9 +32,21 @@ LOG_KEY_FILE = "log.key"
 CUSTODIAN_PUB_FILE = "custodian.pub"
 
 
+SERVER_KEY_FILE = "server.key"
+
+
+def load_server_key(data_dir: Path) -> Ed25519PrivateKey:
+    """The server's federation key (signs server-to-server requests), created on first use."""
+    return _load_or_create_key(data_dir / SERVER_KEY_FILE)
+
+
 def load_log_key(data_dir: Path) -> Ed25519PrivateKey:
     """The server's records-log signing key, created (mode 0600) on first use."""
-    path = data_dir / LOG_KEY_FILE
+    return _load_or_create_key(data_dir / LOG_KEY_FILE)
+
+
+def _load_or_create_key(path: Path) -> Ed25519PrivateKey:
+    data_dir = path.parent
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = Ed25519PrivateKey.generate()

@@ -13,11 +13,13 @@ from starlette.routing import Route, WebSocketRoute
 
 from hotline import __version__
 from hotline.server import routes_account as acct
+from hotline.server import routes_federation
 from hotline.server import routes_messages as msgs
 from hotline.server import routes_records as recs
 from hotline.server.config import ServerConfig
 from hotline.server.context import ServerState, state_of
 from hotline.server.openapi import build_openapi
+from hotline.server.outbound import OutboundWorker
 from hotline.server.problems import handle_hotline_error, handle_http_error, handle_unexpected
 from hotline.server.responses import ok
 from hotline.store import Store, open_store
@@ -48,9 +50,14 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         if state.records is not None:
             await state.records.load(opened)
         app.state.hotline = state
+        worker = OutboundWorker(state)
+        if config.server_key is not None:
+            worker.start()
         try:
             yield
         finally:
+            await worker.stop()
+            await state.peers.close()
             if store is None:
                 await opened.close()
 
@@ -78,6 +85,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         Route("/v1/records/tree-head", recs.tree_head),
         Route("/v1/records/consistency", recs.consistency),
         Route("/v1/records/inclusion", recs.inclusion),
+        Route("/v1/federation", routes_federation.federation, methods=["POST"]),
     ]
     app = Starlette(
         routes=routes,

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from hotline.server.records_log import ArchiveSettings
 
 
@@ -40,3 +42,8 @@ class ServerConfig:
     clock: Callable[[], float] = field(default=time.time)
     #: the records archive; None runs the server without one (messages need no record)
     archive: ArchiveSettings | None = None
+    #: this server's federation key; None: no federation (local principals only)
+    server_key: Ed25519PrivateKey | None = None
+    #: first retry delay for a peer that is down, doubling up to ``retry_max`` (with jitter)
+    retry_base: float = 0.5
+    retry_max: float = 300.0

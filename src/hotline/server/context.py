@@ -3,6 +3,7 @@ authenticate the device and decode the body strictly."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -10,6 +11,7 @@ from typing import TypeVar
 from starlette.requests import HTTPConnection, Request
 
 from hotline.server.config import ServerConfig
+from hotline.server.federation_client import PeerClient
 from hotline.server.hub import PushHub
 from hotline.server.ratelimit import RateLimiter
 from hotline.server.records_log import RecordsLog
@@ -34,6 +36,9 @@ class ServerState:
     store: Store
     hub: PushHub = field(default_factory=PushHub)
     records: RecordsLog | None = None
+    peers: PeerClient = field(default_factory=PeerClient)
+    #: set when a message for a peer was queued (wakes the outbound worker)
+    outbound_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     device_limiter: RateLimiter = field(init=False)
     anon_limiter: RateLimiter = field(init=False)
 

@@ -17,20 +17,21 @@ from hotline.server.context import (
     state_of,
     token_hash,
 )
+from hotline.server.federation_client import domain_of
+from hotline.server.lookups import claim_response, devices_response
 from hotline.server.responses import ok
 from hotline.server.signed_lists import verify_allowlist, verify_device_list, verify_one_time_key
 from hotline.store import DeviceRow, InviteRow
 from hotline.wire import api
-from hotline.wire.codec import Signed
 from hotline.wire.encoding import b64d, b64e
 from hotline.wire.errors import (
     ChallengeInvalid,
     InviteInvalid,
     MalformedInput,
-    NotAContact,
     UnknownDevice,
     UnknownPrincipal,
 )
+from hotline.wire.federation import RemoteLookup
 
 
 def auth_message(challenge: bytes, domain: str) -> bytes:
@@ -118,72 +119,40 @@ async def upload_keys(request: Request) -> Response:
     return ok(api.KeysUploadResponse(one_time_key_count=count))
 
 
-async def _visible_principal(request: Request, caller_handle: str, handle: str) -> None:
-    """No directory: only the principal itself and its allowed contacts see its keys."""
-    store = state_of(request).store
-    if await store.get_principal(handle) is None:
-        # Same answer as "not allowed" would leak existence; but an unknown handle on our own
-        # domain is a plain typo the caller needs to hear about only if they are allowed anyway.
-        raise NotAContact(f"{handle} does not accept you as a contact")
-    if handle != caller_handle and not await store.is_allowed(handle, caller_handle):
-        raise NotAContact(f"{handle} does not accept you as a contact")
-
-
 async def claim_keys(request: Request) -> Response:
     caller = await authenticate(request)
-    store = state_of(request).store
+    state = state_of(request)
     body = await read_struct(request, api.ClaimRequest)
-    await _visible_principal(request, caller.handle, body.handle)
-    principal = await store.get_principal(body.handle)
-    if principal is None:
-        raise UnknownPrincipal(body.handle)
-    keys = []
-    wanted = set(body.device_ids) if body.device_ids is not None else None
-    for device in await store.list_devices(body.handle):
-        if device.device_id == caller.device_id or (
-            wanted is not None and device.device_id not in wanted
-        ):
-            continue
-        claimed = await store.claim_key(device.device_id)
-        keys.append(
-            api.ClaimedDeviceKey(
-                device_id=claimed.device_id,
-                key_id=claimed.key_id,
-                key=b64e(claimed.key),
-                signature=b64e(claimed.signature),
-                fallback=claimed.fallback,
+    if domain_of(body.handle) != state.config.domain:
+        lookup = RemoteLookup(
+            requester=caller.handle, handle=body.handle, device_ids=body.device_ids
+        )
+        return ok(
+            await state.peers.call(
+                state, domain_of(body.handle), "claim", lookup, api.ClaimResponse
             )
         )
     return ok(
-        api.ClaimResponse(
-            handle=body.handle,
-            identity_key=b64e(principal.identity_key),
-            device_list=_signed(principal.device_list.payload, principal.device_list.signature),
-            keys=keys,
+        await claim_response(
+            state.store,
+            caller.handle,
+            body.handle,
+            body.device_ids,
+            exclude_device=caller.device_id,
         )
     )
-
-
-def _signed(payload: bytes, signature: bytes) -> Signed:
-    return Signed(payload=b64e(payload), signature=b64e(signature))
 
 
 async def get_devices(request: Request) -> Response:
     caller = await authenticate(request)
-    store = state_of(request).store
+    state = state_of(request)
     handle = str(request.path_params["handle"])
-    await _visible_principal(request, caller.handle, handle)
-    principal = await store.get_principal(handle)
-    if principal is None:
-        raise UnknownPrincipal(handle)
-    return ok(
-        api.DevicesResponse(
-            handle=handle,
-            display_name=principal.display_name,
-            identity_key=b64e(principal.identity_key),
-            device_list=_signed(principal.device_list.payload, principal.device_list.signature),
+    if domain_of(handle) != state.config.domain:
+        lookup = RemoteLookup(requester=caller.handle, handle=handle)
+        return ok(
+            await state.peers.call(state, domain_of(handle), "devices", lookup, api.DevicesResponse)
         )
-    )
+    return ok(await devices_response(state.store, caller.handle, handle))
 
 
 async def put_device_list(request: Request) -> Response:

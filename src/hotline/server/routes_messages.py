@@ -13,9 +13,10 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hotline.server.context import Caller, ServerState, authenticate, read_struct, state_of
+from hotline.server.federation_client import domain_of
 from hotline.server.responses import ok
 from hotline.server.routes_account import check_invite
-from hotline.store import DeliveryItem, DeliveryRow, LogLeaf
+from hotline.store import DeliveryItem, DeliveryRow, LogLeaf, OutboundItem
 from hotline.wire import api
 from hotline.wire.codec import decode, encode
 from hotline.wire.encoding import b64d, b64e
@@ -25,10 +26,16 @@ from hotline.wire.errors import (
     MalformedInput,
     NotAContact,
     RecordRequired,
+    UnknownPeer,
 )
+from hotline.wire.federation import RemoteContactRequest, RemoteMessage
 from hotline.wire.records import MAX_LEAF
 
 PUSH_BATCH = 100
+
+
+class _Accepted(msgspec.Struct, frozen=True):
+    accepted: bool
 
 
 class ContactRequestNotice(msgspec.Struct, frozen=True):
@@ -54,18 +61,23 @@ async def send(request: Request) -> Response:
     caller = await authenticate(request)
     state = state_of(request)
     body = await read_struct(request, api.SendRequest)
-    expected = await _targets(state, caller, body.to)
     addressed = [c.device_id for c in body.ciphertexts]
     if len(set(addressed)) != len(addressed):
         raise MalformedInput("a device is addressed twice")
-    if set(addressed) != expected:
-        raise DeviceListMismatch(
-            "the message must be encrypted for exactly the current devices; refresh them",
-            expected=sorted(expected),
-        )
+    remote = domain_of(body.to) != state.config.domain
+    if remote:
+        local, queued = await _split_remote(state, caller, body)
+    else:
+        local, queued = list(body.ciphertexts), []
+        expected = await _targets(state, caller, body.to)
+        if set(addressed) != expected:
+            raise DeviceListMismatch(
+                "the message must be encrypted for exactly the current devices; refresh them",
+                expected=sorted(expected),
+            )
     items = [
         DeliveryItem(c.device_id, "olm", bytes([c.type]) + b64d(c.body, field="body"))
-        for c in body.ciphertexts
+        for c in local
     ]
     record = _sender_record(state, caller, body.record)
     now = state.now()
@@ -76,8 +88,11 @@ async def send(request: Request) -> Response:
         items=items,
         now=now,
         record=record,
+        outbound=queued,
     )
-    state.hub.notify(addressed)
+    state.hub.notify([c.device_id for c in local])
+    if queued:
+        state.outbound_wakeup.set()
     receipt = None
     if record is not None and state.records is not None:
         index = await state.store.record_index(record.record_id)
@@ -86,6 +101,38 @@ async def send(request: Request) -> Response:
     return ok(
         api.SendResponse(message_id=body.message_id, stored=stored, receipt=receipt), status=201
     )
+
+
+async def _split_remote(
+    state: ServerState, caller: Caller, body: api.SendRequest
+) -> tuple[list[api.DeviceCiphertext], list[OutboundItem]]:
+    """For a recipient on a peer server: my other devices get theirs now; the rest waits in
+    the durable queue for the peer (which checks its allowlist and device list on arrival).
+
+    Raises:
+        UnknownPeer: the recipient's server is not a pinned peer.
+        DeviceListMismatch: one of my own devices is missing.
+    """
+    destination = domain_of(body.to)
+    if await state.store.get_peer(destination) is None:
+        raise UnknownPeer(f"{destination} is not a pinned peer of {state.config.domain}")
+    own = {d.device_id for d in await state.store.list_devices(caller.handle)}
+    own.discard(caller.device_id)
+    local = [c for c in body.ciphertexts if c.device_id in own]
+    others = [c for c in body.ciphertexts if c.device_id not in own]
+    if {c.device_id for c in local} != own:
+        raise DeviceListMismatch("encrypt for all of your own devices too", expected=sorted(own))
+    if not others:
+        raise MalformedInput(f"no ciphertext for any device of {body.to}")
+    message = RemoteMessage(
+        message_id=body.message_id,
+        sender=caller.handle,
+        sender_device=caller.device_id,
+        to=body.to,
+        ciphertexts=others,
+    )
+    item = OutboundItem(destination, body.message_id, caller.device_id, encode(message))
+    return local, [item]
 
 
 def _sender_record(state: ServerState, caller: Caller, leaf_text: str | None) -> LogLeaf | None:
@@ -109,6 +156,16 @@ async def contact_request(request: Request) -> Response:
     caller = await authenticate(request)
     state = state_of(request)
     body = await read_struct(request, api.ContactRequest)
+    if domain_of(body.to) != state.config.domain:
+        forward = RemoteContactRequest(
+            sender=caller.handle,
+            to=body.to,
+            invite_id=body.invite_id,
+            invite_secret=body.invite_secret,
+            card=body.card,
+        )
+        await state.peers.call(state, domain_of(body.to), "contact_request", forward, _Accepted)
+        return ok({"forwarded": True}, status=201)
     invite = await state.store.get_invite(body.invite_id)
     secret_hash = hashlib.sha256(b64d(body.invite_secret, field="invite_secret")).digest()
     check_invite(invite, body.to, secret_hash, state.now())
