@@ -147,3 +147,22 @@ async def test_both_sides_see_who_records_the_conversation(connected_pair) -> No
     for me, them in ((washington, ottawa), (ottawa, washington)):
         banners = me.archive_banners(them.handle)
         assert banners and all("Presidential Records Act" in b for b in banners)
+
+
+async def test_many_pending_records_are_uploaded_in_batches_under_the_cap(
+    connected_pair,
+) -> None:
+    washington, _ = connected_pair
+    async with washington.keystore.transaction() as state:
+        for n in range(250):
+            queue_record(
+                state,
+                kind="contact_added",
+                side="local",
+                now_ms=n,
+                sender=state.handle,
+                recipients=[],
+                body="x" * 500,
+            )
+    assert await washington.flush_records() == []
+    assert washington.keystore.load().pending_records == []

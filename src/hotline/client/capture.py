@@ -37,6 +37,7 @@ from hotline.wire.errors import (
     TreeRangeInvalid,
 )
 from hotline.wire.records import (
+    MAX_RECORDS_PER_UPLOAD,
     ConsistencyResponse,
     Record,
     RecordKind,
@@ -216,7 +217,7 @@ async def flush_records(server: ServerApi, state: ClientState) -> list[str]:
 
     warnings: list[str] = []
     while state.pending_records:
-        batch = state.pending_records[:100]
+        batch = _next_batch(state.pending_records)
         try:
             reply = await server.call(
                 "POST",
@@ -243,6 +244,22 @@ async def flush_records(server: ServerApi, state: ClientState) -> list[str]:
             warnings.append(f"{len(by_id)} record(s) got no receipt; will retry")
             break
     return warnings
+
+
+#: keep an upload well under the server's 256 KiB body cap
+MAX_UPLOAD_BYTES = 192 * 1024
+
+
+def _next_batch(pending: list[PendingRecord]) -> list[PendingRecord]:
+    """The oldest pending records that fit in one upload (at least one)."""
+    batch: list[PendingRecord] = []
+    size = 0
+    for record in pending[:MAX_RECORDS_PER_UPLOAD]:
+        size += len(record.leaf) + 8
+        if batch and size > MAX_UPLOAD_BYTES:
+            break
+        batch.append(record)
+    return batch
 
 
 def _mark_on_record(state: ClientState, message_id: str, index: int) -> None:
