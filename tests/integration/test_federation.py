@@ -38,8 +38,12 @@ class Government:
     async def start(self) -> LiveServer:
         self.archive = self.archive or archive_settings()
         self.server, self.stop = await start_server(
-            self.db, self.domain, server_key=self.key, archive_settings=self.archive,
-            retry_base=0.05, retry_max=0.5,
+            self.db,
+            self.domain,
+            server_key=self.key,
+            archive_settings=self.archive,
+            retry_base=0.05,
+            retry_max=0.5,
         )
         return self.server
 
@@ -74,9 +78,15 @@ async def principal(gov: Government, name: str, home: Path) -> HotlineClient:
     assert gov.server
     handle = f"{name}@{gov.domain}"
     token = await issue_enrolment(gov.server.store, handle, time.time())
-    return await HotlineClient.register(home, PASSPHRASE, server_url=gov.server.url,
-                                        enrolment_token=token, handle=handle,
-                                        display_name=name.title(), scrypt=FAST_SCRYPT)
+    return await HotlineClient.register(
+        home,
+        PASSPHRASE,
+        server_url=gov.server.url,
+        enrolment_token=token,
+        handle=handle,
+        display_name=name.title(),
+        scrypt=FAST_SCRYPT,
+    )
 
 
 @pytest.fixture
@@ -132,10 +142,10 @@ async def test_messages_cross_servers_and_each_side_archives(governments, leader
         entries = await gov.server.store.log_entries(0, await gov.server.store.log_size())
         records = [open_record(CUSTODIAN, e.leaf) for e in entries]
         messages = {(r.side, r.body) for r in records if r.kind == "message"}
-        assert messages == {("sent" if who == potus.handle else "received",
-                             "Across the border, on the record."),
-                            ("received" if who == potus.handle else "sent",
-                             "Received in Ottawa.")}
+        assert messages == {
+            ("sent" if who == potus.handle else "received", "Across the border, on the record."),
+            ("received" if who == potus.handle else "sent", "Received in Ottawa."),
+        }
         assert {r.principal for r in records} == {who}
 
 
@@ -164,23 +174,45 @@ async def test_peer_down_gets_everything_in_order_once(governments, leaders) -> 
     assert await pm.sync() == [] or all(e.kind != "message" for e in await pm.sync())
 
 
-def _deliver_body(origin: str, sender: str, to: str, key: Ed25519PrivateKey,
-                  destination: str = "ottawa.test", now: float | None = None) -> tuple[bytes, str]:
-    message = RemoteMessage(message_id="m1", sender=sender, sender_device="dev", to=to,
-                            ciphertexts=[DeviceCiphertext(device_id="x", type=0, body="AAAA")])
-    return sign_request(key, origin, destination, "deliver",
-                        encode(DeliverBatch(messages=[message])), now or time.time())
+def _deliver_body(
+    origin: str,
+    sender: str,
+    to: str,
+    key: Ed25519PrivateKey,
+    destination: str = "ottawa.test",
+    now: float | None = None,
+) -> tuple[bytes, str]:
+    message = RemoteMessage(
+        message_id="m1",
+        sender=sender,
+        sender_device="dev",
+        to=to,
+        ciphertexts=[DeviceCiphertext(device_id="x", type=0, body="AAAA")],
+    )
+    return sign_request(
+        key,
+        origin,
+        destination,
+        "deliver",
+        encode(DeliverBatch(messages=[message])),
+        now or time.time(),
+    )
 
 
-@pytest.mark.parametrize("case", ["forged", "unpinned", "replayed", "skew", "wrong_origin",
-                                  "wrong_destination"])
+@pytest.mark.parametrize(
+    "case", ["forged", "unpinned", "replayed", "skew", "wrong_origin", "wrong_destination"]
+)
 async def test_refused_server_requests(governments, leaders, case: str) -> None:
     washington, ottawa = governments
     _, pm = leaders
     assert ottawa.server
     key = washington.key
-    origin, sender, destination, now = "washington.test", "potus@washington.test", \
-        "ottawa.test", time.time()
+    origin, sender, destination, now = (
+        "washington.test",
+        "potus@washington.test",
+        "ottawa.test",
+        time.time(),
+    )
     if case == "forged":
         key = Ed25519PrivateKey.generate()
     elif case == "unpinned":
@@ -194,16 +226,26 @@ async def test_refused_server_requests(governments, leaders, case: str) -> None:
     body, signature = _deliver_body(origin, sender, pm.handle, key, destination, now)
     before = await ottawa.server.store.pending(pm.device_id)
     async with httpx.AsyncClient(base_url=ottawa.server.url) as http:
-        send = lambda: http.post("/v1/federation", content=body,  # noqa: E731
-                                 headers={SIGNATURE_HEADER: signature})
+
+        def send():
+            return http.post(
+                "/v1/federation",
+                content=body,
+                headers={SIGNATURE_HEADER: signature},
+            )
+
         reply = await send()
         if case == "replayed":
             assert reply.status_code == 200
             reply = await send()
-    expected = {"forged": (400, "bad_signature"), "unpinned": (403, "unknown_peer"),
-                "replayed": (409, "replayed_request"), "skew": (401, "clock_skew"),
-                "wrong_origin": (403, "wrong_origin"),
-                "wrong_destination": (400, "wrong_destination")}[case]
+    expected = {
+        "forged": (400, "bad_signature"),
+        "unpinned": (403, "unknown_peer"),
+        "replayed": (409, "replayed_request"),
+        "skew": (401, "clock_skew"),
+        "wrong_origin": (403, "wrong_origin"),
+        "wrong_destination": (400, "wrong_destination"),
+    }[case]
     assert (reply.status_code, reply.json()["code"]) == expected
     assert await ottawa.server.store.pending(pm.device_id) == before
 
@@ -213,19 +255,26 @@ async def test_key_rotation_with_overlap(governments, leaders) -> None:
     assert ottawa.server and washington.server
     old = washington.key
     new = Ed25519PrivateKey.generate()
-    await ottawa.server.store.put_peer("washington.test", washington.server.url, public(new),
-                                       time.time(), overlap_until=time.time() + 3600)
+    await ottawa.server.store.put_peer(
+        "washington.test",
+        washington.server.url,
+        public(new),
+        time.time(),
+        overlap_until=time.time() + 3600,
+    )
     for key, code in ((old, 200), (new, 200)):
-        body, sig = _deliver_body("washington.test", "potus@washington.test", "pm@ottawa.test",
-                                  key)
+        body, sig = _deliver_body("washington.test", "potus@washington.test", "pm@ottawa.test", key)
         async with httpx.AsyncClient(base_url=ottawa.server.url) as http:
-            reply = await http.post("/v1/federation", content=body,
-                                    headers={SIGNATURE_HEADER: sig})
+            reply = await http.post("/v1/federation", content=body, headers={SIGNATURE_HEADER: sig})
         assert reply.status_code == code
         assert reply.json()["results"][0]["code"] == "not_a_contact"
-    await ottawa.server.store.put_peer("washington.test", washington.server.url,
-                                       public(Ed25519PrivateKey.generate()), time.time(),
-                                       overlap_until=time.time() - 1)
+    await ottawa.server.store.put_peer(
+        "washington.test",
+        washington.server.url,
+        public(Ed25519PrivateKey.generate()),
+        time.time(),
+        overlap_until=time.time() - 1,
+    )
     body, sig = _deliver_body("washington.test", "potus@washington.test", "pm@ottawa.test", old)
     async with httpx.AsyncClient(base_url=ottawa.server.url) as http:
         reply = await http.post("/v1/federation", content=body, headers={SIGNATURE_HEADER: sig})
