@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from harness import FAST_SCRYPT, PASSPHRASE, connect
+from processes import ServerProcess
 
 from hotline.client.device import HotlineClient
 from hotline.records.custodian_keys import CustodianKeys, write_keys
@@ -25,56 +20,6 @@ from hotline.store import open_store
 
 pytestmark = pytest.mark.slow
 DOMAIN = "crash.test"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServerProcess:
-    def __init__(self, data_dir: Path, custodian_pub: Path) -> None:
-        self.data_dir, self.custodian_pub = data_dir, custodian_pub
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        hotline = Path(sys.executable).with_name("hotline")
-        self.proc = subprocess.Popen(
-            [
-                str(hotline),
-                "server",
-                "--data-dir",
-                str(self.data_dir),
-                "--domain",
-                DOMAIN,
-                "--port",
-                str(self.port),
-                "--custodian-key",
-                str(self.custodian_pub),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/health", timeout=0.5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        self.kill()
-        raise AssertionError("server did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        if self.proc is not None and self.proc.stderr is not None:
-            self.proc.stderr.close()
-        self.proc = None
 
 
 async def enrol_and_register(server: ServerProcess, home: Path, name: str) -> HotlineClient:
@@ -98,7 +43,7 @@ async def test_sigkill_between_sends_loses_no_acknowledged_record(tmp_path: Path
     write_keys(
         tmp_path / "custodian", CustodianKeys.generate(), "custodian pass", scrypt=FAST_SCRYPT
     )
-    server = ServerProcess(tmp_path / "server", tmp_path / "custodian" / "custodian.pub")
+    server = ServerProcess(tmp_path / "server", DOMAIN, tmp_path / "custodian" / "custodian.pub")
     server.start()
     clients: list[HotlineClient] = []
     acknowledged: dict[str, int] = {}
