@@ -1,223 +1,164 @@
-"""``hotline demo``: the whole secure line on loopback, checked step by step.
+"""``hotline demo``: the whole secure line between two sovereign home servers, checked.
 
-A home server starts on 127.0.0.1 with a temporary SQLite database; Washington and Ottawa enrol,
-exchange cards, compare safety numbers, and message both ways (once while Ottawa is offline).
-The demo then looks inside the server's database as an attacker who stole it would, and shows
-that it holds ciphertext only. It exits 0 only if every check passed.
+Two governments each run a home server on loopback (washington.test and ottawa.test, each its
+own SQLite database, records log, custodian and law; the servers pin each other). The
+President and the Prime Minister enrol, exchange cards, compare safety numbers, are told who
+records the conversation, and message both ways (once while Ottawa's device is offline). The
+demo looks inside both databases as a thief would (ciphertext only), then each custodian opens
+its own government's records, verifies the log, exports a BagIt bag, verifies it offline and
+sees a tampered copy fail. It exits 0 only if every check passed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import shutil
-import sqlite3
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from hotline.cli.demo_setup import DemoFailed, Government, check, console, until
 from hotline.client.device import HotlineClient
-from hotline.crypto.passphrase import ScryptParams
 from hotline.crypto.safety_number import format_safety_number
 from hotline.custodian.export import export_bag
 from hotline.custodian.verify_export import verify_bag
 from hotline.custodian.verify_log import verify_log
-from hotline.records.custodian_keys import CustodianKeys, write_keys
 from hotline.records.sealing import open_record
-from hotline.server.admin import issue_enrolment
-from hotline.server.config import ServerConfig
-from hotline.server.embedded import EmbeddedServer, start_embedded
-from hotline.server.records_log import ArchiveSettings
 from hotline.wire.errors import HotlineError
 
-DOMAIN = "hotline.test"
-CUSTODIAN_PASSPHRASE = "custodian demo passphrase (not for real use)"  # noqa: S105
-DEMO_SCRYPT = ScryptParams(log2_n=14, r=8, p=1)
-console = Console()
+US_LAW = "Presidential Records Act, 44 U.S.C. 2209"
+CA_LAW = "Library and Archives of Canada Act, S.C. 2004, c. 11"
 
 
-class DemoFailed(Exception):
-    """A step of the demo did not check out."""
-
-
-def check(ok: bool, what: str) -> None:
-    if not ok:
-        raise DemoFailed(what)
-    console.print(f"  [green]✓[/] {what}")
-
-
-async def _enrol(server: EmbeddedServer, home: Path, name: str, display: str) -> HotlineClient:
-    handle = f"{name}@{DOMAIN}"
-    token = await issue_enrolment(server.store, handle, time.time())
-    client = await HotlineClient.register(
-        home / name,
-        "demo passphrase (not for real use)",
-        server_url=server.url,
-        enrolment_token=token,
-        handle=handle,
-        display_name=display,
-        scrypt=ScryptParams(log2_n=14, r=8, p=1),
-    )
-    console.print(
-        f"  [green]✓[/] {display} enrolled as [bold]{handle}[/] "
-        f"(identity key + device keys generated on the device)"
-    )
-    return client
-
-
-def _stored_rows(db: Path, device_id: str) -> list[tuple[str, int, bytes]]:
-    """What a thief of the database file would find queued for one device."""
-    with sqlite3.connect(db) as conn:
-        return list(
-            conn.execute(
-                "SELECT kind, length(body), body FROM deliveries WHERE device_id = ? ORDER BY seq",
-                (device_id,),
+async def _demo(root: Path) -> None:
+    console.rule("1. Two sovereign home servers")
+    washington = await Government.start("Washington", "washington.test", US_LAW, root)
+    ottawa = await Government.start("Ottawa", "ottawa.test", CA_LAW, root)
+    try:
+        await washington.pin(ottawa)
+        await ottawa.pin(washington)
+        for gov in (washington, ottawa):
+            console.print(
+                f"  {gov.domain} on {gov.server.url}: own SQLite database, records "
+                f"log sealed to its custodian {gov.custodian.public.fingerprint[:19]}…"
+                f" under the {gov.law}"
             )
-        )
-
-
-def _db_contains(db: Path, needles: list[str]) -> list[str]:
-    files = [db, db.with_name(db.name + "-wal")]
-    blob = b"".join(f.read_bytes() for f in files if f.exists())
-    return [n for n in needles if n.encode() in blob]
-
-
-async def _demo(home: Path) -> None:
-    db = home / "server.db"
-    custodian = CustodianKeys.generate()
-    write_keys(home / "custodian", custodian, CUSTODIAN_PASSPHRASE, scrypt=DEMO_SCRYPT)
-    archive = ArchiveSettings(
-        log_key=Ed25519PrivateKey.generate(), custodian_key=custodian.public.hpke.to_bytes()
-    )
-    server = await start_embedded(
-        ServerConfig(domain=DOMAIN, database_url=f"sqlite+aiosqlite:///{db}", archive=archive)
-    )
-    console.print(
-        Panel.fit(
-            f"Home server [bold]{DOMAIN}[/] on {server.url} (SQLite {db.name})\n"
-            f"Records archive sealed to the custodian key {custodian.public.fingerprint}\n"
-            f"(the custodian's private key is in {home / 'custodian'}, never on the server)"
-        )
-    )
-    try:
-        await _conversation(server, home, db)
-        console.rule("6. The custodian")
-        await _custodian(server, home, custodian)
+        check(True, "each operator pinned the other's server key (no open federation)")
+        potus = await washington.enrol("potus", "President of the United States")
+        pm = await ottawa.enrol("pm", "Prime Minister of Canada")
+        try:
+            await _line(washington, ottawa, potus, pm)
+        finally:
+            await potus.close()
+            await pm.close()
+        for gov, other in ((washington, ottawa), (ottawa, washington)):
+            console.rule(f"The custodian of {gov.domain}")
+            await _custodian(gov, other)
     finally:
-        await server.stop()
+        await washington.server.stop()
+        await ottawa.server.stop()
 
 
-async def _conversation(server: EmbeddedServer, home: Path, db: Path) -> None:
-    console.rule("1. Enrolment")
-    washington = await _enrol(server, home, "potus", "President of the United States")
-    ottawa = await _enrol(server, home, "pm", "Prime Minister of Canada")
-    try:
-        await _exchange(washington, ottawa, db)
-    finally:
-        await washington.close()
-        await ottawa.close()
-
-
-async def _exchange(washington: HotlineClient, ottawa: HotlineClient, db: Path) -> None:
+async def _line(
+    washington: Government, ottawa: Government, potus: HotlineClient, pm: HotlineClient
+) -> None:
     console.rule("2. Cards")
-    card = await ottawa.my_card()
+    card = await pm.my_card()
     console.print(f"  Ottawa's card: [cyan]{card[:48]}…[/] ({len(card)} characters, signed)")
-    await washington.add_contact(card)
-    added = await ottawa.sync()
-    await washington.sync()
+    await potus.add_contact(card)
+    await until(pm, lambda events: any(e.kind == "contact_added" for e in events))
+    await until(potus, lambda _: potus.contact(pm.handle).status == "active")
     check(
-        any(e.kind == "contact_added" for e in added),
-        "Ottawa's device accepted the request (valid, unexpired invite)",
-    )
-    check(
-        washington.contact(ottawa.handle).status == "active"
-        and ottawa.contact(washington.handle).status == "active",
-        "each lists the other as a contact",
+        True,
+        "a washington.test user added an ottawa.test card; Ottawa's device accepted "
+        "(valid, unexpired invite) and both list each other",
     )
 
-    console.rule("3. Safety numbers")
-    w_number = washington.safety_number(ottawa.handle)
-    o_number = ottawa.safety_number(washington.handle)
-    console.print(f"  Washington sees: [bold]{format_safety_number(w_number)}[/]")
-    console.print(f"  Ottawa sees:     [bold]{format_safety_number(o_number)}[/]")
-    check(w_number == o_number, "both sides show the same 60-digit safety number")
-    await washington.mark_verified(ottawa.handle)
-    await ottawa.mark_verified(washington.handle)
-    for who, me, them in (("Washington", washington, ottawa), ("Ottawa", ottawa, washington)):
-        for banner in me.archive_banners(them.handle):
+    console.rule("3. Safety numbers and the record")
+    numbers = (potus.safety_number(pm.handle), pm.safety_number(potus.handle))
+    console.print(f"  Washington sees: [bold]{format_safety_number(numbers[0])}[/]")
+    console.print(f"  Ottawa sees:     [bold]{format_safety_number(numbers[1])}[/]")
+    check(numbers[0] == numbers[1], "both sides show the same 60-digit safety number")
+    await potus.mark_verified(pm.handle)
+    await pm.mark_verified(potus.handle)
+    for who, me, them in (("Washington", potus, pm), ("Ottawa", pm, potus)):
+        banners = me.archive_banners(them.handle)
+        for banner in banners:
             console.print(f"  {who} is told before the first message: [bold blue]ⓡ {banner}[/]")
+        check(len(banners) == 2, f"{who} sees both archives that record this conversation")
+    await _messages(washington, ottawa, potus, pm)
 
+
+async def _messages(
+    washington: Government, ottawa: Government, potus: HotlineClient, pm: HotlineClient
+) -> None:
     console.rule("4. Messages")
-    said: list[tuple[str, str]] = []
+    said: list[str] = []
 
     async def say(
         sender: HotlineClient, receiver: HotlineClient, text: str, deliver: bool = True
     ) -> None:
         entry = await sender.send_text(receiver.handle, text)
-        said.append((sender.handle, text))
+        said.append(text)
         check(
             entry.record_index >= 0 and not entry.warnings,
-            f"{sender.handle} sent it on the record (log #{entry.record_index}, receipt verified)",
+            f"{sender.handle} sent it, on its own government's record (log "
+            f"#{entry.record_index}, receipt verified)",
         )
         if deliver:
-            got = [e.text for e in await receiver.sync() if e.kind == "message"]
+            events = await until(receiver, lambda ev: any(e.kind == "message" for e in ev))
             mine = receiver.history(sender.handle)[-1].record_index
             check(
-                got == [text] and mine >= 0,
-                f"{receiver.handle} decrypted {text!r} and captured it (log #{mine})",
+                [e.text for e in events if e.kind == "message"] == [text] and mine >= 0,
+                f"{receiver.handle} decrypted {text!r} and captured it on its side (log #{mine})",
             )
 
-    await say(washington, ottawa, "Prime Minister, do you have a minute on the summit?")
-    await say(ottawa, washington, "Of course, Mr President. Go ahead.")
-    console.print("  [dim]Ottawa goes offline…[/]")
+    await say(potus, pm, "Prime Minister, do you have a minute on the summit?")
+    await say(pm, potus, "Of course, Mr President. Go ahead.")
+    console.print("  [dim]Ottawa's device goes offline…[/]")
     offline = ["Can we move the joint statement to Thursday?", "Our drafts cross tonight."]
     for text in offline:
-        await say(washington, ottawa, text, deliver=False)
-    rows = _stored_rows(db, ottawa.device_id)
+        await say(potus, pm, text, deliver=False)
+    rows: list[tuple[str, int, bytes]] = []
+    for _ in range(100):  # the Washington server forwards to Ottawa's in the background
+        rows = ottawa.queued_for(pm.device_id)
+        if len(rows) >= len(offline):
+            break
+        await asyncio.sleep(0.05)
     table = Table(
         "kind",
         "bytes",
-        "what the server holds (first 32 bytes, hex)",
-        title="Queued for Ottawa's device: ciphertext only",
+        "what ottawa.test holds (first 32 bytes, hex)",
+        title="Queued on Ottawa's server for the offline device: ciphertext only",
     )
     for kind, size, body in rows:
         table.add_row(kind, str(size), body[:32].hex())
     console.print(table)
+    check(len(rows) >= len(offline), f"{len(rows)} ciphertexts crossed to ottawa.test and wait")
     check(
-        len(rows) >= len(offline),
-        f"the server queued {len(rows)} ciphertexts for Ottawa (messages and receipts)",
+        washington.files_contain(said) == [] and ottawa.files_contain(said) == [],
+        "no message text appears anywhere in either server's database files",
     )
-    check(
-        _db_contains(db, [t for _, t in said]) == [],
-        "no message text appears anywhere in the server's database file",
-    )
-    console.print("  [dim]Ottawa comes back online…[/]")
-    got = [e.text for e in await ottawa.sync() if e.kind == "message"]
+    console.print("  [dim]Ottawa's device comes back online…[/]")
+    got = [e.text for e in await pm.sync() if e.kind == "message"]
     check(got == offline, "Ottawa received the queued messages in order, each once")
     check(
-        all(m.record_index >= 0 for m in ottawa.history(washington.handle)),
-        "and captured its own record of each on receipt",
+        ottawa.queued_for(pm.device_id) == [],
+        "once acknowledged, the server deleted the ciphertexts",
     )
-    check(
-        _stored_rows(db, ottawa.device_id) == [],
-        "once Ottawa acknowledged them, the server deleted the ciphertexts",
-    )
-    await say(ottawa, washington, "Thursday works. Talk then.")
-    await ottawa.send_read_receipts(washington.handle)
-    await washington.sync()
+    await say(pm, potus, "Thursday works. Talk then.")
+    await pm.send_read_receipts(potus.handle)
+    await until(potus, lambda ev: any(e.kind == "receipt" and e.text == "read" for e in ev))
 
     console.rule("5. Transcript")
-    _print_transcript(washington, ottawa.handle, lambda h: h.split("@")[0])
-    digests = (
-        washington.transcript_digest(ottawa.handle),
-        ottawa.transcript_digest(washington.handle),
-    )
+    table = Table("#", "from", "message", "status", "log #", title="Washington's view")
+    for m in potus.history(pm.handle):
+        table.add_row(str(m.seq), m.sender.split("@")[0], m.text, m.status, str(m.record_index))
+    console.print(table)
+    digests = (potus.transcript_digest(pm.handle), pm.transcript_digest(potus.handle))
     check(
         digests[0] == digests[1],
         f"both sides hold the same transcript (digest "
@@ -225,87 +166,49 @@ async def _exchange(washington: HotlineClient, ottawa: HotlineClient, db: Path) 
     )
 
 
-def _print_transcript(client: HotlineClient, peer: str, short: Callable[[str], str]) -> None:
-    table = Table(
-        "#",
-        "from",
-        "to",
-        "message",
-        "status",
-        "log #",
-        "protection",
-        title=f"Washington's view of the conversation with {peer}",
-    )
-    for m in client.history(peer):
-        to = peer if m.outgoing else client.handle
-        table.add_row(
-            str(m.seq),
-            short(m.sender),
-            short(to),
-            m.text,
-            m.status,
-            str(m.record_index),
-            "end-to-end (Olm), sealed record",
-        )
-    console.print(table)
-
-
-async def _custodian(server: EmbeddedServer, home: Path, custodian: CustodianKeys) -> None:
-    size = await server.store.log_size()
-    entries = await server.store.log_entries(0, size)
-    records = [open_record(custodian.hpke, e.leaf) for e in entries]
-    table = Table(
-        "log #",
-        "kind",
-        "side",
-        "captured by",
-        "body",
-        title="The records log, opened with the custodian's private key",
-    )
-    for entry, record in zip(entries, records, strict=True):
-        if record.kind in ("message", "contact_added", "card_issued"):
-            table.add_row(
-                str(entry.index),
-                record.kind,
-                record.side,
-                record.principal.split("@")[0],
-                record.body[:40],
-            )
-    console.print(table)
+async def _custodian(gov: Government, other: Government) -> None:
+    store = gov.server.store
+    size = await store.log_size()
+    records = [open_record(gov.custodian.hpke, e.leaf) for e in await store.log_entries(0, size)]
+    messages = [r for r in records if r.kind == "message"]
+    captured_by = {r.principal for r in records}
     check(
-        sum(r.kind == "message" for r in records) == 10,
-        f"{size} records in the log: every message twice (sender and recipient side), "
-        "contact changes, receipts",
+        len(messages) == 5
+        and len(captured_by) == 1
+        and captured_by <= {f"potus@{gov.domain}", f"pm@{gov.domain}"},
+        f"{size} records, opened with {gov.name}'s custodian key: all 5 messages as its own "
+        "principal sent or received them, plus contact changes and receipts",
     )
-    log_key = server.config.archive.log_key.public_key() if server.config.archive else None
+    try:
+        open_record(other.custodian.hpke, (await store.log_entries(0, 1))[0].leaf)
+        check(False, "the other government's custodian must not read these records")
+    except HotlineError:
+        check(True, f"{other.name}'s custodian cannot open them (sealed to {gov.name}'s key)")
+    log_key = gov.server.config.archive.log_key.public_key() if gov.server.config.archive else None
     assert log_key is not None
-    report = await verify_log(server.store, log_key)
+    report = await verify_log(store, log_key)
     check(
         report.ok,
-        f"the whole log recomputes: {report.entries_checked} entries, "
+        f"the log recomputes: {report.entries_checked} entries, "
         f"{report.heads_checked} signed tree heads, every root matches",
     )
-    bag = home / "export"
-    summary = await export_bag(server.store, custodian.hpke, log_key, bag)
-    console.print(
-        f"  The custodian exported a BagIt bag ({summary.entries} records, "
-        f"{len(summary.conversations)} conversations as text and MBOX) to {bag.name}/"
-    )
-    verified = verify_bag(bag, log_key, custodian.hpke)
+    bag = gov.home / "export"
+    summary = await export_bag(store, gov.custodian.hpke, log_key, bag)
+    verified = verify_bag(bag, log_key, gov.custodian.hpke)
     check(
-        verified.entries == verified.head.size,
-        f"the bag verifies offline: {verified.entries} entries, every inclusion proof, "
-        "the signed head, every record against its seal",
+        verified.entries == verified.head.size == summary.entries,
+        f"exported a BagIt bag ({summary.entries} records, text + MBOX per conversation) "
+        "that verifies offline: inclusion proofs, signed head, records against their seals",
     )
-    tampered = home / "export-tampered"
+    tampered = gov.home / "export-tampered"
     shutil.copytree(bag, tampered)
     records_file = tampered / "data" / "records.jsonl"
     records_file.write_text(records_file.read_text().replace("Thursday works", "Thursday worms"))
     try:
-        verify_bag(tampered, log_key, custodian.hpke)
+        verify_bag(tampered, log_key, gov.custodian.hpke)
         check(False, "a tampered copy of the bag must fail verification")
     except HotlineError as exc:
-        check(True, escape(f"a copy with one word altered fails: [{exc.code}] {exc.detail}")[:200])
+        check(True, escape(f"a copy with one word altered fails: [{exc.code}] {exc.detail}")[:160])
 
 
 def run_demo() -> int:
@@ -318,9 +221,9 @@ def run_demo() -> int:
             return 1
     console.print(
         Panel.fit(
-            "[bold green]All checks passed.[/] The line is end-to-end "
-            "encrypted, reachable only by card holders, verifiable,\nand on the record: "
-            "every message captured at creation into a log only the custodian can read."
+            "[bold green]All checks passed.[/] The line is end-to-end encrypted, reachable only by "
+            "card holders, verifiable,\nand on the record twice: each government captured every "
+            "message at creation into its own log,\nwhich only its own custodian can read."
         )
     )
     return 0
