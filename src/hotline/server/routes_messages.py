@@ -25,6 +25,7 @@ from hotline.wire.errors import (
     HotlineError,
     MalformedInput,
     NotAContact,
+    QueueFull,
     RecordRequired,
     UnknownPeer,
 )
@@ -32,6 +33,11 @@ from hotline.wire.federation import RemoteContactRequest, RemoteMessage
 from hotline.wire.records import MAX_LEAF
 
 PUSH_BATCH = 100
+#: most items pushed to one connection and not yet acknowledged
+PUSH_WINDOW = 500
+#: a push that cannot be written for this long closes the connection
+SEND_TIMEOUT = 30.0
+ACK_POLL = 5.0
 
 
 class _Accepted(msgspec.Struct, frozen=True):
@@ -61,6 +67,9 @@ async def send(request: Request) -> Response:
     caller = await authenticate(request)
     state = state_of(request)
     body = await read_struct(request, api.SendRequest)
+    cap = state.config.max_pending_per_device
+    if await state.store.count_undelivered(caller.device_id) >= cap:
+        raise QueueFull(f"{cap} of your messages still wait for their recipients")
     addressed = [c.device_id for c in body.ciphertexts]
     if len(set(addressed)) != len(addressed):
         raise MalformedInput("a device is addressed twice")
@@ -217,12 +226,26 @@ class _WsAck(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ack: list[int]
 
 
+class _InFlight:
+    """Items pushed to one connection and not yet acknowledged (the push window)."""
+
+    def __init__(self) -> None:
+        self.seqs: set[int] = set()
+        self.acked = asyncio.Event()
+
+    def ack(self, seqs: list[int]) -> None:
+        self.seqs.difference_update(seqs)
+        self.acked.set()
+
+
 async def websocket(ws: WebSocket) -> None:
     """Push mailbox items as they arrive; the client acks with ``{"ack": [seq, ...]}``.
 
     The store is the truth: after every wake-up the server reads the mailbox from the last seq
-    it pushed, so nothing is lost if a notification is missed, and a slow reader only delays
-    its own reads (memory per connection is one batch).
+    it pushed, so nothing is lost if a notification is missed. A client that does not read or
+    does not acknowledge cannot grow the server's memory: at most ``PUSH_WINDOW`` items are in
+    flight per connection, and a send that stalls for ``SEND_TIMEOUT`` closes the socket (the
+    items stay in the mailbox for the next connection).
     """
     try:
         caller = await authenticate(ws)
@@ -232,29 +255,51 @@ async def websocket(ws: WebSocket) -> None:
     state = state_of(ws)
     await ws.accept()
     event = state.hub.subscribe(caller.device_id)
-    reader = asyncio.create_task(_read_acks(ws, state, caller))
+    flight = _InFlight()
+    reader = asyncio.create_task(_read_acks(ws, state, caller, flight))
     try:
         last = 0
         while not reader.done():
             event.clear()
-            rows = await state.store.pending(caller.device_id, last, PUSH_BATCH)
+            room = PUSH_WINDOW - len(flight.seqs)
+            if room <= 0:
+                await _wait_for_acks(state, caller, flight, reader)
+                continue
+            rows = await state.store.pending(caller.device_id, last, min(PUSH_BATCH, room))
             if rows:
                 last = rows[-1].seq
-                await ws.send_bytes(encode({"items": [_item(r) for r in rows]}))
+                flight.seqs.update(r.seq for r in rows)
+                frame = encode({"items": [_item(r) for r in rows]})
+                await asyncio.wait_for(ws.send_bytes(frame), SEND_TIMEOUT)
                 continue
             waiter = asyncio.create_task(event.wait())
             await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
-    except (WebSocketDisconnect, RuntimeError):
+    except (WebSocketDisconnect, RuntimeError, TimeoutError):
         pass
     finally:
         state.hub.unsubscribe(caller.device_id, event)
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
             await reader
+        with contextlib.suppress(RuntimeError):
+            await ws.close()
 
 
-async def _read_acks(ws: WebSocket, state: ServerState, caller: Caller) -> None:
+async def _wait_for_acks(
+    state: ServerState, caller: Caller, flight: _InFlight, reader: asyncio.Task[None]
+) -> None:
+    """The window is full: wait for acks over the socket, or notice HTTP acks in the store."""
+    flight.acked.clear()
+    waiter = asyncio.create_task(flight.acked.wait())
+    await asyncio.wait({waiter, reader}, timeout=ACK_POLL, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if not flight.acked.is_set():
+        still = {r.seq for r in await state.store.pending(caller.device_id, 0, PUSH_WINDOW)}
+        flight.seqs &= still
+
+
+async def _read_acks(ws: WebSocket, state: ServerState, caller: Caller, flight: _InFlight) -> None:
     try:
         while True:
             frame = await ws.receive()
@@ -267,5 +312,6 @@ async def _read_acks(ws: WebSocket, state: ServerState, caller: Caller) -> None:
                 await ws.send_bytes(encode({"error": exc.to_problem()}))
                 continue
             await state.store.ack(caller.device_id, message.ack)
+            flight.ack(message.ack)
     except WebSocketDisconnect:
         return

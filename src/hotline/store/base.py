@@ -401,5 +401,8 @@ class Store(LogStore, FederationStore, Protocol):
         ``seq`` is never reused, so a client may page with the last ``seq`` it saw.
         """
 
+    async def count_undelivered(self, sender_device: str) -> int:
+        """Mailbox items and queued peer messages sent by ``sender_device``, not yet taken."""
+
     async def ack(self, device_id: str, seqs: list[int]) -> int:
         """Delete those rows of ``device_id``'s mailbox (ciphertext gone); returns count deleted."""

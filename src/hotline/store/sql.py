@@ -57,6 +57,7 @@ from hotline.store.schema import (
     sessions,
 )
 from hotline.store.schema import devices as device_table
+from hotline.store.schema import outbound as outbound_table
 from hotline.store.sql_federation import SqlFederationMixin, queue_in
 from hotline.store.sql_log import SqlLogMixin, append_in
 from hotline.wire.errors import (
@@ -622,6 +623,20 @@ class SqlStore(SqlLogMixin, SqlFederationMixin):
                 )
                 for row in rows
             ]
+
+    async def count_undelivered(self, sender_device: str) -> int:
+        async with self._tx(read_only=True) as conn:
+            local = await conn.scalar(
+                select(func.count())
+                .select_from(deliveries)
+                .where(deliveries.c.sender_device == sender_device)
+            )
+            remote = await conn.scalar(
+                select(func.count())
+                .select_from(outbound_table)
+                .where(outbound_table.c.sender_device == sender_device)
+            )
+        return int(local or 0) + int(remote or 0)
 
     async def ack(self, device_id: str, seqs: list[int]) -> int:
         """Delete those rows of ``device_id``'s mailbox (ciphertext gone); returns count deleted.

@@ -163,6 +163,14 @@ class RateLimited(HotlineError):
 
 
 # --- resources ---------------------------------------------------------------------------------
+class QueueFull(HotlineError):
+    """Too many of this device's messages wait undelivered; wait for recipients to catch up."""
+
+    code = "queue_full"
+    status = 429
+    title = "Too many undelivered messages"
+
+
 class UnknownDevice(HotlineError):
     """A device id that is not registered (or not of the principal named)."""
 
