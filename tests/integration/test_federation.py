@@ -279,3 +279,37 @@ async def test_key_rotation_with_overlap(governments, leaders) -> None:
     async with httpx.AsyncClient(base_url=ottawa.server.url) as http:
         reply = await http.post("/v1/federation", content=body, headers={SIGNATURE_HEADER: sig})
     assert reply.json()["code"] == "bad_signature"
+
+
+async def test_three_servers_only_pinned_pairs_talk(governments, leaders, tmp_path: Path) -> None:
+    washington, ottawa = governments
+    potus, pm = leaders
+    london = Government("london.test", tmp_path / "london.db")
+    await london.start()
+    try:
+        await pin(washington, london)  # Ottawa and London do not pin each other
+        pmuk = await principal(london, "pmuk", tmp_path / "pmuk")
+        try:
+            await connect(potus, pm)
+            await connect(potus, pmuk)
+            import asyncio
+
+            for _ in range(100):
+                for client in (pm, pmuk, potus):
+                    await client.sync()
+                if all(potus.contact(h).status == "active" for h in (pm.handle, pmuk.handle)):
+                    break
+                await asyncio.sleep(0.05)
+            await potus.send_text(pm.handle, "to Ottawa")
+            await potus.send_text(pmuk.handle, "to London")
+            assert await wait_for_messages(pm, 1) == ["to Ottawa"]
+            assert await wait_for_messages(pmuk, 1) == ["to London"]
+            # London's user cannot even start with Ottawa's: the servers are not peers.
+            from hotline.wire.errors import UnknownPeer
+
+            with pytest.raises(UnknownPeer):
+                await pmuk.add_contact(await pm.my_card())
+        finally:
+            await pmuk.close()
+    finally:
+        await london.halt()
