@@ -282,7 +282,7 @@ async def test_key_rotation_with_overlap(governments, leaders) -> None:
 
 
 async def test_three_servers_only_pinned_pairs_talk(governments, leaders, tmp_path: Path) -> None:
-    washington, ottawa = governments
+    washington, _ottawa = governments
     potus, pm = leaders
     london = Government("london.test", tmp_path / "london.db")
     await london.start()
