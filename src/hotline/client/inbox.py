@@ -277,6 +277,12 @@ def _bounce(state: ClientState, item: api.InboxItem) -> list[ClientEvent]:
         if message.message_id == bounce.message_id and message.outgoing:
             message.status = "failed"
             message.warnings.append(f"{bounce.code}: {bounce.detail}")
-    return [ClientEvent("warning", bounce.to,
-                        f"message {bounce.message_id} was refused by {item.sender_handle}: "
-                        f"{bounce.code}: {bounce.detail}", message_id=bounce.message_id)]
+    return [
+        ClientEvent(
+            "warning",
+            bounce.to,
+            f"message {bounce.message_id} was refused by {item.sender_handle}: "
+            f"{bounce.code}: {bounce.detail}",
+            message_id=bounce.message_id,
+        )
+    ]
