@@ -26,8 +26,12 @@ def hotline_command(*args: str) -> list[str]:
 class ServerProcess:
     """``hotline server`` on a fixed loopback port; SIGKILL it and start it again."""
 
-    def __init__(self, data_dir: Path, domain: str, custodian_pub: Path | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, domain: str, custodian_pub: Path | None = None,
+        database_url: str | None = None,
+    ) -> None:
         self.data_dir, self.domain, self.custodian_pub = data_dir, domain, custodian_pub
+        self.database_url = database_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -45,6 +49,8 @@ class ServerProcess:
         if self.custodian_pub is not None:
             args += ["--custodian-key", str(self.custodian_pub)]
         env = {**os.environ, "HOTLINE_LOG_LEVEL": "warning"}
+        if self.database_url:
+            env["HOTLINE_DATABASE_URL"] = self.database_url
         self.proc = subprocess.Popen(
             hotline_command(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
         )

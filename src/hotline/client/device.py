@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Protocol
 
-from hotline.client import channel
+from hotline.client import channel, outbox
 from hotline.client.capture import (
     RECORD_KIND,
     build_record,
@@ -42,6 +42,8 @@ from hotline.client.state import (
     ContactState,
     InviteState,
     MessageEntry,
+    MessageStatus,
+    OutboxItem,
     PendingRequest,
 )
 from hotline.client.transcript import Transcript, conversation_id
@@ -606,40 +608,9 @@ class HotlineClient:
         )
         plaintext = encode(envelope)
         leaf = self._sender_record(state, envelope, plaintext)
-        reply: api.SendResponse | None = None
-        for attempt in range(2):
-            targets = await self._targets(state, account, to, refresh=attempt > 0)
-            ciphertexts = []
-            for handle, device in targets:
-                message = channel.encrypt_for(
-                    state, self.keystore.pickle_key, handle, device.device_id, plaintext
-                )
-                ciphertexts.append(
-                    api.DeviceCiphertext(
-                        device_id=device.device_id,
-                        type=message.message_type,
-                        body=b64e(message.ciphertext),
-                    )
-                )
-            if not ciphertexts:
-                break  # no device to address (a principal whose only device is this one)
-            try:
-                reply = await self.server.call(
-                    "POST",
-                    "/v1/messages",
-                    api.SendRequest(
-                        message_id=message_id,
-                        to=to,
-                        ciphertexts=ciphertexts,
-                        record=b64e(leaf) if leaf is not None else None,
-                    ),
-                    api.SendResponse,
-                )
-                break
-            except DeviceListMismatch:
-                if attempt:
-                    raise
-        record_index, warnings = -1, []
+        warnings = await outbox.flush(self.server, state, self._reencryptor(account))
+        reply, status = await self._deliver(state, account, to, message_id, plaintext, leaf)
+        record_index = -1
         if reply is not None and reply.receipt is not None and leaf is not None:
             try:
                 record_index = await check_receipt(self.server, state, reply.receipt, leaf)
@@ -656,13 +627,96 @@ class HotlineClient:
             text=text,
             sent_at_ms=envelope.sent_at_ms,
             seq=seq,
-            status="sent",
+            status=status,
             outgoing=True,
             warnings=warnings,
             record_index=record_index,
         )
         state.messages.append(entry)
         return entry
+
+    async def _request(
+        self,
+        state: ClientState,
+        account: DeviceAccount,
+        to: str,
+        message_id: str,
+        plaintext: bytes,
+        leaf: bytes | None,
+        *,
+        refresh: bool,
+    ) -> api.SendRequest | None:
+        """Encrypt ``plaintext`` for every current device (None: there is no device to address)."""
+        ciphertexts = []
+        for handle, device in await self._targets(state, account, to, refresh=refresh):
+            message = channel.encrypt_for(
+                state, self.keystore.pickle_key, handle, device.device_id, plaintext
+            )
+            ciphertexts.append(
+                api.DeviceCiphertext(
+                    device_id=device.device_id,
+                    type=message.message_type,
+                    body=b64e(message.ciphertext),
+                )
+            )
+        if not ciphertexts:
+            return None  # a principal whose only device is this one, writing to itself
+        return api.SendRequest(
+            message_id=message_id,
+            to=to,
+            ciphertexts=ciphertexts,
+            record=b64e(leaf) if leaf is not None else None,
+        )
+
+    async def _deliver(
+        self,
+        state: ClientState,
+        account: DeviceAccount,
+        to: str,
+        message_id: str,
+        plaintext: bytes,
+        leaf: bytes | None,
+    ) -> tuple[api.SendResponse | None, MessageStatus]:
+        """Send now, or keep it in the outbox (server down, or older messages still waiting)."""
+        request = await self._request(
+            state, account, to, message_id, plaintext, leaf, refresh=False
+        )
+        if request is None:
+            return None, "sent"
+        if state.outbox:
+            outbox.enqueue(state, request, plaintext, leaf)
+            return None, "sending"
+        try:
+            try:
+                return await outbox.post(self.server, request), "sent"
+            except DeviceListMismatch:
+                fresh = await self._request(
+                    state, account, to, message_id, plaintext, leaf, refresh=True
+                )
+                if fresh is None:
+                    raise
+                request = fresh
+                return await outbox.post(self.server, request), "sent"
+        except outbox.TRANSIENT:
+            outbox.enqueue(state, request, plaintext, leaf)
+            return None, "sending"
+
+    def _reencryptor(self, account: DeviceAccount) -> outbox.Reencrypt:
+        async def reencrypt(state: ClientState, item: OutboxItem) -> api.SendRequest:
+            leaf = b64d(item.leaf) if item.leaf else None
+            request = await self._request(
+                state, account, item.to, item.message_id, b64d(item.plaintext), leaf, refresh=True
+            )
+            if request is None:
+                raise DeviceListMismatch("no device left to address")
+            return request
+
+        return reencrypt
+
+    async def flush_outbox(self) -> list[str]:
+        """Send what waits in the outbox (called by sync; also before every send)."""
+        async with self._tx() as (state, account):
+            return await outbox.flush(self.server, state, self._reencryptor(account))
 
     def _sender_record(
         self, state: ClientState, envelope: Envelope, plaintext: bytes
@@ -794,9 +848,9 @@ class HotlineClient:
 
     # -- receiving ---------------------------------------------------------------------------
     async def sync(self) -> list[ClientEvent]:
-        """Fetch, process and acknowledge everything waiting in this device's mailbox."""
+        """Send what waits in the outbox, then fetch, process and acknowledge the mailbox."""
         await self._ensure_login()
-        events: list[ClientEvent] = []
+        events = [ClientEvent("warning", self.handle, w) for w in await self.flush_outbox()]
         while True:
             reply = await self.server.call(
                 "GET", "/v1/inbox", response=api.InboxResponse, params={"limit": "100"}

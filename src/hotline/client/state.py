@@ -100,6 +100,16 @@ class PendingRecord(msgspec.Struct):
     message_id: str = ""
 
 
+class OutboxItem(msgspec.Struct):
+    """A message encrypted and saved but not yet accepted by the server (see client.outbox)."""
+
+    message_id: str
+    to: str
+    request: str  # base64url of the exact SendRequest JSON
+    plaintext: str  # base64url of the envelope, to re-encrypt if the device list changed
+    leaf: str = ""  # base64url of the sealed record, to check the receipt
+
+
 class Settings(msgspec.Struct):
     auto_accept: bool = True
 
@@ -127,3 +137,4 @@ class ClientState(msgspec.Struct):
     archive: ArchivePin | None = None
     last_head: HeadState | None = None
     pending_records: list[PendingRecord] = msgspec.field(default_factory=list)
+    outbox: list[OutboxItem] = msgspec.field(default_factory=list)
