@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from hotline.cli import call_cmds
 from hotline.cli import client_cmds as c
 from hotline.cli.archive_cmds import archive_app
 from hotline.cli.device_cmds import devices_app
@@ -26,6 +27,8 @@ app.command()(c.listen)
 app.command()(c.sync)
 app.command()(c.history)
 app.command()(c.verify)
+app.command()(call_cmds.call)
+app.command()(call_cmds.answer)
 
 
 @app.command()

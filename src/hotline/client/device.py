@@ -16,9 +16,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Protocol
 
 from hotline.client import channel, outbox
+from hotline.client.call_flow import CallFlows
 from hotline.client.capture import (
     RECORD_KIND,
     build_record,
@@ -82,14 +82,6 @@ def _device_keys(account: DeviceAccount, device_id: str) -> DeviceKeys:
     )
 
 
-class EnvelopeHandler(Protocol):
-    """Something that takes end-to-end envelopes of one kind (e.g. call signalling)."""
-
-    async def handle(
-        self, state: ClientState, account: DeviceAccount, envelope: Envelope
-    ) -> list[ClientEvent]: ...
-
-
 class HotlineClient:
     """One device. Create with :meth:`register` or :meth:`open`; close with :meth:`close`."""
 
@@ -100,8 +92,8 @@ class HotlineClient:
         self._domain: str | None = None
         self._tx_lock = asyncio.Lock()
         self.sas = SasFlows(self)
-        #: handles "call" envelopes (set by the calls layer; None: calls not enabled)
-        self.calls: EnvelopeHandler | None = None
+        #: handles "call" envelopes (the calls layer; None would disable calls)
+        self.calls: CallFlows | None = CallFlows(self)
         state = keystore.load()
         self.handle = state.handle
         self.device_id = state.device_id
@@ -183,6 +175,8 @@ class HotlineClient:
         return cls(keystore, ServerApi(keystore.load().server_url), clock)
 
     async def close(self) -> None:
+        if self.calls is not None:
+            await self.calls.shutdown()
         await self.server.close()
 
     @asynccontextmanager

@@ -13,6 +13,7 @@ EventKind = Literal[
     "contact_removed",
     "warning",
     "sas",
+    "call",
 ]
 
 

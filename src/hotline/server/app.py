@@ -17,13 +17,14 @@ from hotline.server import routes_federation
 from hotline.server import routes_messages as msgs
 from hotline.server import routes_records as recs
 from hotline.server.config import ServerConfig
-from hotline.server.context import ServerState, state_of
+from hotline.server.context import ServerState, authenticate, state_of
 from hotline.server.openapi import build_openapi
 from hotline.server.outbound import OutboundWorker
 from hotline.server.problems import handle_hotline_error, handle_http_error, handle_unexpected
 from hotline.server.responses import ok
 from hotline.store import Store, open_store
 from hotline.wire import api
+from hotline.wire.calls import CallsConfig, IceServerEntry, turn_rest_credentials
 from hotline.wire.errors import HotlineError
 
 
@@ -34,6 +35,23 @@ async def health(request: Request) -> Response:
 
 async def server_info(request: Request) -> Response:
     return ok(api.ServerInfo(domain=state_of(request).config.domain, version=__version__))
+
+
+async def calls_config(request: Request) -> Response:
+    """The STUN/TURN servers devices should use, with short-lived TURN credentials."""
+    caller = await authenticate(request)
+    config = state_of(request).config
+    entries = []
+    if config.turn_urls:
+        username, credential = "", ""
+        if config.turn_secret:
+            username, credential = turn_rest_credentials(
+                config.turn_secret, caller.handle, state_of(request).now()
+            )
+        entries.append(
+            IceServerEntry(urls=list(config.turn_urls), username=username, credential=credential)
+        )
+    return ok(CallsConfig(v=1, ice_servers=entries))
 
 
 async def openapi(request: Request) -> Response:
@@ -85,6 +103,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         Route("/v1/records/tree-head", recs.tree_head),
         Route("/v1/records/consistency", recs.consistency),
         Route("/v1/records/inclusion", recs.inclusion),
+        Route("/v1/calls/config", calls_config),
         Route("/v1/federation", routes_federation.federation, methods=["POST"]),
     ]
     app = Starlette(

@@ -47,3 +47,7 @@ class ServerConfig:
     #: first retry delay for a peer that is down, doubling up to ``retry_max`` (with jitter)
     retry_base: float = 0.5
     retry_max: float = 300.0
+    #: STUN/TURN servers advertised to devices for calls (empty: direct ICE, e.g. loopback)
+    turn_urls: tuple[str, ...] = ()
+    #: coturn ``static-auth-secret``: devices get short-lived credentials derived from it
+    turn_secret: bytes | None = None

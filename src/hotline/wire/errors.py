@@ -360,6 +360,44 @@ class ReplayedRequest(HotlineError):
     title = "Replayed request"
 
 
+class CallError(HotlineError):
+    """Base of the call errors."""
+
+    code = "call_error"
+    status = 500
+    title = "Call error"
+
+
+class DtlsFingerprintMismatch(CallError):
+    """The peer's DTLS certificate is not the one whose fingerprint the end-to-end signalling
+    carried: someone other than the contact's device terminated the media (a man in the
+    middle), or the SDP was altered outside the end-to-end channel.
+
+    ``extra`` carries ``algorithm``, ``expected`` (from the end-to-end SDP) and ``presented``
+    (the certificate the DTLS handshake saw; empty if none was presented).
+    """
+
+    code = "dtls_fingerprint_mismatch"
+    status = 403
+    title = "Media peer is not the contact's device"
+
+
+class CallFailed(CallError):
+    """The call could not be set up or its media failed (``extra['reason']``)."""
+
+    code = "call_failed"
+    status = 502
+    title = "Call failed"
+
+
+class NoSuchCall(CallError):
+    """No call with this id is known to this device (``extra['call_id']``)."""
+
+    code = "no_such_call"
+    status = 404
+    title = "No such call"
+
+
 class NotFound(HotlineError):
     """No such endpoint."""
 

@@ -1,0 +1,62 @@
+"""Helpers of the call tests: pumping mailboxes until a condition holds, reading the records."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+
+from harness import CUSTODIAN, LiveServer
+
+from hotline.calls.state import CallState
+from hotline.client.call_flow import CallFlows, call_flows
+from hotline.client.device import HotlineClient
+from hotline.records.sealing import open_record
+from hotline.wire.records import Record
+
+
+async def pump(*clients: HotlineClient, until: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Sync every client's mailbox (and tick its calls) until ``until()`` holds."""
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            states = {
+                c.handle + "/" + c.device_id: {
+                    k: v.call.state.value for k, v in flows(c).calls.items()
+                }
+                for c in clients
+            }
+            raise TimeoutError(f"condition not reached; calls: {states}")
+        for client in clients:
+            await client.sync()
+            await flows(client).tick()
+        await asyncio.sleep(0.02)
+
+
+def flows(client: HotlineClient) -> CallFlows:
+    return call_flows(client)
+
+
+def state_of(client: HotlineClient, call_id: str) -> CallState | None:
+    live = flows(client).calls.get(call_id)
+    return live.call.state if live else None
+
+
+def call_records(server: LiveServer, principal: str | None = None) -> list[Record]:
+    """Every record of kind ``call`` in the server's log, opened with the custodian key."""
+    with sqlite3.connect(server.db_path) as db:
+        leaves = [row[0] for row in db.execute("SELECT leaf FROM log_entries ORDER BY idx")]
+    records = [open_record(CUSTODIAN, bytes(leaf)) for leaf in leaves]
+    return [
+        r for r in records if r.kind == "call" and (principal is None or r.principal == principal)
+    ]
+
+
+def cdrs(server: LiveServer, principal: str, call_id: str) -> list[dict[str, str]]:
+    """The call detail records (side ``local``) one principal's devices captured for a call."""
+    return [
+        r.detail
+        for r in call_records(server, principal)
+        if r.side == "local" and r.detail.get("call_id") == call_id
+    ]
