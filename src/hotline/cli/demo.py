@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from hotline.cli.demo_call import demo_call
 from hotline.cli.demo_setup import DemoFailed, Government, check, console, until
 from hotline.client.device import HotlineClient
 from hotline.crypto.safety_number import format_safety_number
@@ -51,6 +52,8 @@ async def _demo(root: Path) -> None:
         pm = await ottawa.enrol("pm", "Prime Minister of Canada")
         try:
             await _line(washington, ottawa, potus, pm)
+            console.rule("6. A call")
+            await demo_call(root, washington, ottawa, potus, pm)
         finally:
             await potus.close()
             await pm.close()
