@@ -26,6 +26,7 @@ from hotline.records.proof import MerkleTree
 from hotline.server.admin import issue_enrolment
 from hotline.server.config import default_database_url
 from hotline.store import open_store
+from hotline.wire.errors import HotlineError
 
 pytestmark = pytest.mark.slow
 KILLS = 20
@@ -63,18 +64,27 @@ async def register(url: str, server: ServerProcess, name: str, home: Path) -> Ho
     finally:
         await store.close()
     return await HotlineClient.register(
-        home, PASSPHRASE, server_url=server.url, enrolment_token=token,
-        handle=f"{name}@{server.domain}", display_name=name, scrypt=FAST_SCRYPT,
+        home,
+        PASSPHRASE,
+        server_url=server.url,
+        enrolment_token=token,
+        handle=f"{name}@{server.domain}",
+        display_name=name,
+        scrypt=FAST_SCRYPT,
     )
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_random_sigkills_lose_and_duplicate_nothing(tmp_path: Path, backend: str) -> None:
-    rng = random.Random(20261126)  # noqa: S311 - timing jitter, not crypto
+    rng = random.Random(20261126)  # timing jitter, not crypto
     write_keys(tmp_path / "custodian", CustodianKeys.generate(), "pass", scrypt=FAST_SCRYPT)
     async with database(backend, tmp_path / "server") as url:
-        server = ServerProcess(tmp_path / "server", "crash.test",
-                               tmp_path / "custodian" / "custodian.pub", database_url=url)
+        server = ServerProcess(
+            tmp_path / "server",
+            "crash.test",
+            tmp_path / "custodian" / "custodian.pub",
+            database_url=url,
+        )
         server.start()
         clients: list[HotlineClient] = []
         try:
@@ -104,7 +114,7 @@ async def test_random_sigkills_lose_and_duplicate_nothing(tmp_path: Path, backen
                 try:
                     await alice.flush_outbox()
                     received += [e.text for e in await bob.sync() if e.kind == "message"]
-                except Exception:  # noqa: BLE001 - the server may be restarting
+                except HotlineError:  # the server may be restarting
                     await asyncio.sleep(0.1)
                     continue
                 if len(received) >= count and not alice.keystore.load().outbox:

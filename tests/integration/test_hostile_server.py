@@ -180,8 +180,7 @@ async def test_remove_contact_cuts_off_both_ends(connected_pair) -> None:
 async def test_manual_accept(make_principal) -> None:
     alice: HotlineClient = await make_principal("alice")
     bob: HotlineClient = await make_principal("bob")
-    async with bob.keystore.transaction() as state:
-        state.settings.auto_accept = False
+    await bob.set_auto_accept(False)
     await alice.add_contact(await bob.my_card())
     events = await bob.sync()
     assert [e.kind for e in events] == ["contact_request"]

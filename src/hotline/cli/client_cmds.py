@@ -120,6 +120,20 @@ async def contacts_add(card_text: Annotated[str, typer.Argument(metavar="CARD")]
     console.print(f"[dim]Compare safety numbers next: hotline verify {contact.handle}[/]")
 
 
+@contacts_app.command("mode")
+@run_async
+async def contacts_mode(
+    mode: Annotated[str, typer.Argument(help="'auto' (accept valid invites) or 'ask'.")],
+) -> None:
+    """Choose whether requests with a valid invite of your card are accepted automatically."""
+    if mode not in ("auto", "ask"):
+        raise typer.BadParameter("mode is 'auto' or 'ask'")
+    async with opened() as client:
+        await client.set_auto_accept(mode == "auto")
+    hint = "" if mode == "auto" else " Accept with: hotline contacts accept HANDLE"
+    console.print(f"Contact requests: {mode}.{hint}")
+
+
 @contacts_app.command("accept")
 @run_async
 async def contacts_accept(handle: str) -> None:

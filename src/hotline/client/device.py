@@ -433,6 +433,11 @@ class HotlineClient:
         await self.server.call("PUT", "/v1/allowlist", api.SignedListUpload(signed=signed))
         state.allowlist_version = version
 
+    async def set_auto_accept(self, auto: bool) -> None:
+        """Accept contact requests that carry a valid invite automatically, or ask first."""
+        async with self._tx() as (state, _):
+            state.settings.auto_accept = auto
+
     async def accept_request(self, sender: str) -> ContactState:
         """Accept a pending contact request (when auto-accept is off)."""
         await self._ensure_login()
