@@ -8,8 +8,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from harness import CUSTODIAN, PASSPHRASE
 
 from hotline.client.device import HotlineClient
+from hotline.wire.encoding import b64d
 from hotline.wire.errors import BadSignature, IdentityChanged
 
 
@@ -46,9 +48,20 @@ async def test_database_holds_no_plaintext(connected_pair, live_server) -> None:
         assert secret.encode() not in blob
         assert secret.encode("utf-16-le") not in blob
     state = washington.keystore.load()
-    assert state.identity_key.encode() not in blob
     assert washington.server.token is not None
-    assert washington.server.token.encode() not in blob
+    secrets_that_must_not_leak = {
+        "identity private key (base64url)": state.identity_key.encode(),
+        "identity private key (raw)": b64d(state.identity_key),
+        "session token": washington.server.token.encode(),
+        "keystore passphrase": PASSPHRASE.encode(),
+        "custodian private key": CUSTODIAN.to_bytes(),
+        "pickle key": washington.keystore.pickle_key,
+    }
+    for invite in ottawa.keystore.load().invites.values():
+        secrets_that_must_not_leak[f"invite secret {invite.invite_id}"] = b64d(invite.secret)
+        secrets_that_must_not_leak[f"invite secret b64 {invite.invite_id}"] = invite.secret.encode()
+    leaked = [name for name, value in secrets_that_must_not_leak.items() if value in blob]
+    assert leaked == []
 
 
 async def test_dropped_message_is_detected(connected_pair, live_server) -> None:

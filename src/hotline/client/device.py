@@ -123,7 +123,6 @@ class HotlineClient:
         account = DeviceAccount.generate()
         device_id = secrets.token_urlsafe(9)
         keys = _device_keys(account, device_id)
-        pickle_key_placeholder = ""
         state = ClientState(
             v=1,
             handle=handle,
@@ -131,7 +130,6 @@ class HotlineClient:
             server_url=server_url.rstrip("/"),
             device_id=device_id,
             identity_key=b64e(identity.to_bytes()),
-            pickle_key=pickle_key_placeholder,
             account_pickle="",
             own_devices=[keys],
         )

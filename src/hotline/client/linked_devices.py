@@ -41,7 +41,6 @@ def _new_device_state(state: ClientState, account: DeviceAccount, device_id: str
         server_url=state.server_url,
         device_id=device_id,
         identity_key=state.identity_key,
-        pickle_key="",
         account_pickle="",
         device_list_version=state.device_list_version + 1,
         own_devices=[*state.own_devices, keys],

@@ -121,7 +121,6 @@ class ClientState(msgspec.Struct):
     server_url: str
     device_id: str
     identity_key: str  # base64url Ed25519 private key
-    pickle_key: str  # base64url, random; the whole file is AEAD-sealed anyway
     account_pickle: str
     device_list_version: int = 1
     own_devices: list[DeviceKeys] = msgspec.field(default_factory=list)
