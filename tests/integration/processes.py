@@ -27,7 +27,10 @@ class ServerProcess:
     """``hotline server`` on a fixed loopback port; SIGKILL it and start it again."""
 
     def __init__(
-        self, data_dir: Path, domain: str, custodian_pub: Path | None = None,
+        self,
+        data_dir: Path,
+        domain: str,
+        custodian_pub: Path | None = None,
         database_url: str | None = None,
     ) -> None:
         self.data_dir, self.domain, self.custodian_pub = data_dir, domain, custodian_pub

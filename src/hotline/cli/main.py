@@ -8,6 +8,7 @@ from hotline.cli import call_cmds
 from hotline.cli import client_cmds as c
 from hotline.cli.archive_cmds import archive_app
 from hotline.cli.device_cmds import devices_app
+from hotline.cli.policy_cmds import policy_app
 from hotline.cli.server_cmds import server_app
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(server_app, name="server")
+app.add_typer(policy_app, name="policy")
 app.add_typer(c.contacts_app, name="contacts")
 app.add_typer(devices_app, name="devices")
 app.add_typer(archive_app, name="archive")

@@ -18,12 +18,17 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from hotline.cli.common import console, run_async
 from hotline.records.custodian_keys import fingerprint
-from hotline.server.admin import archive_settings, issue_enrolment, load_server_key
+from hotline.server.admin import (
+    archive_settings,
+    issue_enrolment,
+    load_server_key,
+    policy_settings,
+)
 from hotline.server.app import create_app
 from hotline.server.config import ServerConfig, default_database_url
 from hotline.store import open_store
 from hotline.wire.encoding import b64d, b64e
-from hotline.wire.errors import MalformedInput
+from hotline.wire.errors import HotlineError, MalformedInput
 
 server_app = typer.Typer(
     help="Run the home server (no subcommand) or administer it.", no_args_is_help=False
@@ -80,6 +85,12 @@ def serve(
     records_law: Annotated[
         str | None, typer.Option(help="The records law shown to users (kept in the data dir).")
     ] = None,
+    policy: Annotated[
+        Path | None, typer.Option(help="Signed policy from 'hotline policy sign' (kept).")
+    ] = None,
+    org_key: Annotated[
+        Path | None, typer.Option(help="org.pub the policy must be signed with (kept).")
+    ] = None,
 ) -> None:
     """Run the home server (HTTP API + websocket push) until interrupted."""
     if ctx.invoked_subcommand is not None:
@@ -87,13 +98,16 @@ def serve(
     try:
         resolved = resolve_domain(data_dir, domain)
         archive = archive_settings(data_dir, custodian_key, records_law)
-    except MalformedInput as exc:
-        raise typer.BadParameter(exc.detail) from None
+        signed_policy, org = policy_settings(data_dir, policy, org_key)
+    except HotlineError as exc:
+        raise typer.BadParameter(f"[{exc.code}] {exc.detail}") from None
     config = ServerConfig(
         domain=resolved,
         database_url=default_database_url(data_dir),
         archive=archive,
         server_key=load_server_key(data_dir),
+        policy=signed_policy,
+        org_key=org,
     )
     console.print(f"Hotline home server for [bold]{resolved}[/] on http://{host}:{port}")
     if archive is None:

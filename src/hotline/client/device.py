@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from hotline.client import channel, outbox
+from hotline.client import channel, outbox, policy_pin
 from hotline.client.call_flow import CallFlows
 from hotline.client.capture import (
     RECORD_KIND,
@@ -59,16 +59,20 @@ from hotline.wire.encoding import b64d, b64e
 from hotline.wire.envelope import CallSignal, Envelope, EnvelopeKind, Receipt, SasStep
 from hotline.wire.errors import (
     AlreadyExists,
+    BadSignature,
     DeviceListMismatch,
+    ForbiddenByPolicy,
     HotlineError,
     IdentityChanged,
     InviteInvalid,
     MalformedInput,
     NotAContact,
+    PolicyDowngrade,
     StaleVersion,
     UnknownContact,
 )
 from hotline.wire.lists import DeviceKeys
+from hotline.wire.policy import ContentClass
 from hotline.wire.records import RecordKind
 
 ONE_TIME_KEY_TARGET = 50
@@ -111,6 +115,7 @@ class HotlineClient:
         display_name: str,
         scrypt: ScryptParams = DEFAULT_SCRYPT,
         clock: Callable[[], float] = time.time,
+        org_key: bytes | None = None,
     ) -> HotlineClient:
         """Create this device's keys and keystore and register the principal on its server.
 
@@ -162,6 +167,7 @@ class HotlineClient:
         archive = await fetch_policy(server)
         async with client._tx() as (pinned, _):
             pinned.archive = archive
+            await policy_pin.fetch(server, pinned, org_key)
         return client
 
     @classmethod
@@ -260,8 +266,8 @@ class HotlineClient:
         await self._ensure_login()
         secret = secrets.token_bytes(32)
         invite_id = secrets.token_urlsafe(12)
-        expires = int(now + validity_days * 86400)
         async with self._tx() as (state, _):
+            expires = int(now + policy_pin.card_days(state, validity_days) * 86400)
             identity = IdentityKey.from_bytes(b64d(state.identity_key))
             card = make_card(
                 identity,
@@ -365,6 +371,8 @@ class HotlineClient:
         await self._ensure_login()
         async with self._tx() as (state, _):
             previous = state.contacts.get(payload.handle)
+            active = [c for c in state.contacts.values() if c.status != "removed"]
+            policy_pin.check_count(state, "max_contacts", len(active) + (previous is None))
             contact = self._pin_contact(state, payload, status="requested")
             contact.archive_banner = await self._contact_banner(state, contact)
             self._local_record(
@@ -606,7 +614,9 @@ class HotlineClient:
         plaintext = encode(envelope)
         leaf = self._sender_record(state, envelope, plaintext)
         warnings = await outbox.flush(self.server, state, self._reencryptor(account))
-        reply, status = await self._deliver(state, account, to, message_id, plaintext, leaf)
+        reply, status = await self._deliver(
+            state, account, to, message_id, plaintext, leaf, policy_pin.content_class(kind)
+        )
         record_index = -1
         if reply is not None and reply.receipt is not None and leaf is not None:
             try:
@@ -640,6 +650,7 @@ class HotlineClient:
         message_id: str,
         plaintext: bytes,
         leaf: bytes | None,
+        content: ContentClass,
         *,
         refresh: bool,
     ) -> api.SendRequest | None:
@@ -663,6 +674,7 @@ class HotlineClient:
             to=to,
             ciphertexts=ciphertexts,
             record=b64e(leaf) if leaf is not None else None,
+            content_class=content,
         )
 
     async def _deliver(
@@ -673,10 +685,11 @@ class HotlineClient:
         message_id: str,
         plaintext: bytes,
         leaf: bytes | None,
+        content: ContentClass,
     ) -> tuple[api.SendResponse | None, MessageStatus]:
         """Send now, or keep it in the outbox (server down, or older messages still waiting)."""
         request = await self._request(
-            state, account, to, message_id, plaintext, leaf, refresh=False
+            state, account, to, message_id, plaintext, leaf, content, refresh=False
         )
         if request is None:
             return None, "sent"
@@ -688,7 +701,7 @@ class HotlineClient:
                 return await outbox.post(self.server, request), "sent"
             except DeviceListMismatch:
                 fresh = await self._request(
-                    state, account, to, message_id, plaintext, leaf, refresh=True
+                    state, account, to, message_id, plaintext, leaf, content, refresh=True
                 )
                 if fresh is None:
                     raise
@@ -701,14 +714,35 @@ class HotlineClient:
     def _reencryptor(self, account: DeviceAccount) -> outbox.Reencrypt:
         async def reencrypt(state: ClientState, item: OutboxItem) -> api.SendRequest:
             leaf = b64d(item.leaf) if item.leaf else None
+            content = decode(b64d(item.request), api.SendRequest).content_class
             request = await self._request(
-                state, account, item.to, item.message_id, b64d(item.plaintext), leaf, refresh=True
+                state,
+                account,
+                item.to,
+                item.message_id,
+                b64d(item.plaintext),
+                leaf,
+                content,
+                refresh=True,
             )
             if request is None:
                 raise DeviceListMismatch("no device left to address")
             return request
 
         return reencrypt
+
+    async def refresh_policy(self) -> list[ClientEvent]:
+        """Take a newer signed policy; a forged or downgraded one is refused, loudly."""
+        async with self._tx() as (state, _):
+            try:
+                await policy_pin.fetch(self.server, state)
+            except (BadSignature, PolicyDowngrade, ForbiddenByPolicy) as exc:
+                return [
+                    ClientEvent(
+                        "warning", state.handle, f"policy refused: {exc.code}: {exc.detail}"
+                    )
+                ]
+        return []
 
     async def flush_outbox(self) -> list[str]:
         """Send what waits in the outbox (called by sync; also before every send)."""
@@ -848,6 +882,7 @@ class HotlineClient:
         """Send what waits in the outbox, then fetch, process and acknowledge the mailbox."""
         await self._ensure_login()
         events = [ClientEvent("warning", self.handle, w) for w in await self.flush_outbox()]
+        events += await self.refresh_policy()
         while True:
             reply = await self.server.call(
                 "GET", "/v1/inbox", response=api.InboxResponse, params={"limit": "100"}
@@ -882,7 +917,8 @@ class HotlineClient:
             for warning in await flush_records(self.server, state):
                 events.append(ClientEvent("warning", state.handle, warning))
         await self.server.ack_over_websocket([i.seq for i in items])
-        if any(i.kind == "olm" and b64d(i.body)[:1] == b"\x00" for i in items):
+        if any(i.kind.startswith("olm") and i.body[:2] == "AA" for i in items):
+            # "AA" is base64url for a leading 0x00 byte: an Olm pre-key message (type 0)
             await self._top_up_keys()  # a pre-key message used up one of our one-time keys
         return events
 

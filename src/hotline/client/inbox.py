@@ -14,10 +14,12 @@ from hotline.client import channel
 from hotline.client.capture import RECORD_KIND, queue_record
 from hotline.client.cards import read_card
 from hotline.client.events import ClientEvent
+from hotline.client.policy_pin import content_class
 from hotline.client.state import ClientState, MessageEntry, PendingRequest
 from hotline.client.transcript import Transcript, conversation_id
 from hotline.crypto.olm import DeviceAccount
 from hotline.wire import api
+from hotline.wire.codec import decode
 from hotline.wire.encoding import b64d
 from hotline.wire.envelope import Envelope
 from hotline.wire.errors import (
@@ -30,6 +32,8 @@ from hotline.wire.errors import (
 if TYPE_CHECKING:
     from hotline.client.device import HotlineClient
 
+#: mailbox kinds of Olm messages and the content class the sender declared for each
+DECLARED = {"olm": "message", "olm:call": "call", "olm:control": "control"}
 _STATUS_RANK = {"sending": 0, "sent": 1, "delivered": 2, "read": 3}
 
 
@@ -49,7 +53,7 @@ async def handle_item(
     try:
         if item.kind == "contact_request":
             return await _contact_request(client, state, account, item)
-        if item.kind == "olm":
+        if item.kind in DECLARED:
             return await _olm(client, state, account, item, receipts)
         if item.kind == "bounce":
             return _bounce(state, item)
@@ -67,7 +71,7 @@ async def handle_item(
 async def _contact_request(
     client: HotlineClient, state: ClientState, account: DeviceAccount, item: api.InboxItem
 ) -> list[ClientEvent]:
-    notice = msgspec.json.decode(b64d(item.body), type=_Notice)
+    notice = decode(b64d(item.body), _Notice, what="contact request")
     card = read_card(notice.card, client.clock())
     if card.payload.handle != item.sender_handle:
         return [
@@ -138,8 +142,9 @@ async def _olm(
         state, account, client.keystore.pickle_key, sender, device, curve, decode_olm(item)
     )
     envelope = decode_envelope(plaintext)
-    if envelope.sender != sender or envelope.sender_device != device:
-        return [ClientEvent("warning", sender, "message claims another sender inside; dropped")]
+    problem = _misdeclared(item, envelope)
+    if problem:
+        return [ClientEvent("warning", sender, problem)]
     if envelope.message_id in state.seen_message_ids:
         return []
     state.seen_message_ids.append(envelope.message_id)
@@ -154,6 +159,26 @@ async def _olm(
         if client.calls is None:
             return [ClientEvent("warning", sender, "a call signal arrived; calls are not enabled")]
         return await client.calls.handle(state, account, envelope)
+    return await _contact_notice(client, state, envelope, plaintext)
+
+
+def _misdeclared(item: api.InboxItem, envelope: Envelope) -> str:
+    """Why an envelope must be dropped before anything else looks at it ("" if it is fine)."""
+    if DECLARED[item.kind] != content_class(envelope.kind):
+        # The sender declared one class to pass the server's policy check and sent another.
+        return (
+            f"a {envelope.kind} envelope declared as {DECLARED[item.kind]} "
+            "(policy evasion): dropped"
+        )
+    if envelope.sender != item.sender_handle or envelope.sender_device != item.sender_device:
+        return "message claims another sender inside; dropped"
+    return ""
+
+
+async def _contact_notice(
+    client: HotlineClient, state: ClientState, envelope: Envelope, plaintext: bytes
+) -> list[ClientEvent]:
+    sender = envelope.sender
     contact = state.contacts.get(sender)
     if contact is None:
         return []
@@ -272,7 +297,7 @@ class _Bounce(msgspec.Struct, frozen=True):
 
 def _bounce(state: ClientState, item: api.InboxItem) -> list[ClientEvent]:
     """A peer server refused a message that waited in our server's queue: say so, loudly."""
-    bounce = msgspec.json.decode(b64d(item.body), type=_Bounce)
+    bounce = decode(b64d(item.body), _Bounce, what="bounce")
     for message in state.messages:
         if message.message_id == bounce.message_id and message.outgoing:
             message.status = "failed"

@@ -15,6 +15,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hotline.client import policy_pin
 from hotline.client.cards import sign_device_list
 from hotline.client.keystore import Keystore
 from hotline.client.state import ClientState
@@ -49,6 +50,7 @@ def _new_device_state(state: ClientState, account: DeviceAccount, device_id: str
         invites=copy.deepcopy(state.invites),
         transcripts=copy.deepcopy(state.transcripts),
         settings=copy.deepcopy(state.settings),
+        policy=copy.deepcopy(state.policy),
         archive=copy.deepcopy(state.archive),
         last_head=copy.deepcopy(state.last_head),
     )
@@ -89,6 +91,7 @@ async def provision_device(
         await client._devices(state, state.handle, refresh=True)
         if len(state.own_devices) >= MAX_DEVICES:
             raise MalformedInput(f"at most {MAX_DEVICES} devices per principal")
+        policy_pin.check_count(state, "max_devices", len(state.own_devices) + 1)
         fresh = _new_device_state(state, account, device_id)
         keystore = Keystore.create(home, passphrase, fresh, scrypt=scrypt)
         fresh.account_pickle = account.pickle(keystore.pickle_key)

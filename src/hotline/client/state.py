@@ -110,6 +110,15 @@ class OutboxItem(msgspec.Struct):
     leaf: str = ""  # base64url of the sealed record, to check the receipt
 
 
+class PolicyPin(msgspec.Struct):
+    """The organisation policy in force on this device and the key it was verified with."""
+
+    org_key: str
+    payload: str
+    signature: str
+    version: int
+
+
 class Settings(msgspec.Struct):
     auto_accept: bool = True
 
@@ -137,3 +146,4 @@ class ClientState(msgspec.Struct):
     last_head: HeadState | None = None
     pending_records: list[PendingRecord] = msgspec.field(default_factory=list)
     outbox: list[OutboxItem] = msgspec.field(default_factory=list)
+    policy: PolicyPin | None = None

@@ -13,10 +13,14 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
 )
 
+from hotline.policy.document import open_policy
+from hotline.policy.keys import read_org_public
 from hotline.records.custodian_keys import read_public
 from hotline.server.context import token_hash
 from hotline.server.records_log import ArchiveSettings
 from hotline.store import Store
+from hotline.wire.codec import Signed, decode
+from hotline.wire.errors import MalformedInput
 
 ENROLMENT_TTL = 7 * 24 * 3600.0
 
@@ -84,3 +88,48 @@ def archive_settings(
         custodian_key=public.hpke.to_bytes(),
         law=law_file.read_text() if law_file.exists() else ArchiveSettings.law,
     )
+
+
+POLICY_FILE = "policy.signed"
+ORG_PUB_FILE = "org.pub"
+
+
+def policy_settings(
+    data_dir: Path, policy: Path | None, org_key: Path | None
+) -> tuple[Signed | None, bytes | None]:
+    """The signed policy and organisation key kept in the data dir (given files are copied in).
+
+    Raises:
+        MalformedInput: not a signed policy / not an organisation public key.
+        BadSignature: the policy is not signed by the organisation key.
+        PolicyDowngrade: the new policy's version is below the one in force.
+    """
+    stored_policy, stored_key = data_dir / POLICY_FILE, data_dir / ORG_PUB_FILE
+    current = None
+    if stored_policy.exists() and stored_key.exists():
+        current = open_policy(
+            decode(stored_policy.read_bytes(), Signed), read_org_public(stored_key)
+        )
+    key_bytes = org_key.read_bytes() if org_key is not None else None
+    key = (
+        read_org_public(org_key)
+        if org_key is not None
+        else (read_org_public(stored_key) if stored_key.exists() else None)
+    )
+    policy_bytes = policy.read_bytes() if policy is not None else None
+    if policy_bytes is not None:
+        if key is None:
+            raise MalformedInput(
+                "a policy needs the organisation key it is signed with (--org-key)"
+            )
+        signed = decode(policy_bytes, Signed, what="signed policy")
+        open_policy(signed, key, not_below=current.version if current else 0)
+    # Everything checked: only now is anything written.
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if key_bytes is not None:
+        stored_key.write_bytes(key_bytes)
+    if policy_bytes is not None:
+        stored_policy.write_bytes(policy_bytes)
+    if not (stored_policy.exists() and stored_key.exists()):
+        return None, None
+    return decode(stored_policy.read_bytes(), Signed), read_org_public(stored_key)

@@ -20,12 +20,14 @@ from hotline.server.config import ServerConfig
 from hotline.server.context import ServerState, authenticate, state_of
 from hotline.server.openapi import build_openapi
 from hotline.server.outbound import OutboundWorker
+from hotline.server.policy_gate import load_policy, record_policy
 from hotline.server.problems import handle_hotline_error, handle_http_error, handle_unexpected
 from hotline.server.responses import ok
 from hotline.store import Store, open_store
 from hotline.wire import api
 from hotline.wire.calls import CallsConfig, IceServerEntry, turn_rest_credentials
-from hotline.wire.errors import HotlineError
+from hotline.wire.encoding import b64e
+from hotline.wire.errors import HotlineError, NotFound
 
 
 async def health(request: Request) -> Response:
@@ -54,6 +56,14 @@ async def calls_config(request: Request) -> Response:
     return ok(CallsConfig(v=1, ice_servers=entries))
 
 
+async def policy(request: Request) -> Response:
+    """The organisation's signed policy and the key it verifies under."""
+    config = state_of(request).config
+    if config.policy is None or config.org_key is None:
+        raise NotFound("this server publishes no organisation policy")
+    return ok({"policy": config.policy, "org_key": b64e(config.org_key)})
+
+
 async def openapi(request: Request) -> Response:
     return JSONResponse(request.app.state.openapi)
 
@@ -67,6 +77,8 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         state = ServerState(config=config, store=opened)
         if state.records is not None:
             await state.records.load(opened)
+        state.policy = load_policy(state)
+        await record_policy(state)
         app.state.hotline = state
         worker = OutboundWorker(state)
         if config.server_key is not None:
@@ -104,6 +116,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         Route("/v1/records/consistency", recs.consistency),
         Route("/v1/records/inclusion", recs.inclusion),
         Route("/v1/calls/config", calls_config),
+        Route("/v1/policy", policy),
         Route("/v1/federation", routes_federation.federation, methods=["POST"]),
     ]
     app = Starlette(

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from hotline.wire.codec import Signed
+
     from hotline.server.records_log import ArchiveSettings
 
 
@@ -47,6 +49,9 @@ class ServerConfig:
     #: first retry delay for a peer that is down, doubling up to ``retry_max`` (with jitter)
     retry_base: float = 0.5
     retry_max: float = 300.0
+    #: the organisation's signed device policy and the key it must verify under (both or none)
+    policy: Signed | None = None
+    org_key: bytes | None = None
     #: STUN/TURN servers advertised to devices for calls (empty: direct ICE, e.g. loopback)
     turn_urls: tuple[str, ...] = ()
     #: coturn ``static-auth-secret``: devices get short-lived credentials derived from it

@@ -18,6 +18,7 @@ from hotline.server.records_log import RecordsLog
 from hotline.store import Store
 from hotline.wire.codec import decode
 from hotline.wire.errors import ArchiveDisabled, BodyTooLarge, Unauthenticated
+from hotline.wire.policy import Policy
 
 T = TypeVar("T")
 
@@ -36,6 +37,7 @@ class ServerState:
     store: Store
     hub: PushHub = field(default_factory=PushHub)
     records: RecordsLog | None = None
+    policy: Policy | None = None
     peers: PeerClient = field(default_factory=PeerClient)
     #: set when a message for a peer was queued (wakes the outbound worker)
     outbound_wakeup: asyncio.Event = field(default_factory=asyncio.Event)

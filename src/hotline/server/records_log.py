@@ -9,12 +9,13 @@ same transaction that relayed a message) are always covered.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from hotline.crypto.hpke import SUITE_ID
+from hotline.crypto.hpke import SUITE_ID, CustodianPublicKey
 from hotline.records.checkpoint import (
     SignedTreeHead,
     TreeHead,
@@ -25,11 +26,20 @@ from hotline.records.checkpoint import (
 from hotline.records.custodian_keys import fingerprint
 from hotline.records.hasher import hash_leaf
 from hotline.records.proof import MerkleTree
+from hotline.records.sealing import seal_record
 from hotline.store import LogLeaf, Store, TreeHeadRow
 from hotline.wire.codec import Signed, decode, encode
 from hotline.wire.encoding import b64d, b64e
 from hotline.wire.errors import MalformedInput, RootMismatch
-from hotline.wire.records import MAX_LEAF, RecordReceipt, RecordsPolicy, SealedRecord, SignedHead
+from hotline.wire.records import (
+    MAX_LEAF,
+    Record,
+    RecordKind,
+    RecordReceipt,
+    RecordsPolicy,
+    SealedRecord,
+    SignedHead,
+)
 
 POLICY_DOMAIN = b"hotline/v1/records-policy\x00"
 BATCH = 10_000
@@ -158,6 +168,32 @@ class RecordsLog:
             tree_head=SignedHead(head=b64e(signed.head_bytes), signature=b64e(signed.signature)),
             inclusion=[b64e(p) for p in proof],
         )
+
+    async def server_record(
+        self, store: Store, kind: RecordKind, about: str, detail: dict[str, str], now: float
+    ) -> int:
+        """Seal and append a record the server itself witnessed (a policy change or refusal).
+
+        Sealed to the same custodian key as every record: the operator cannot read it back.
+        """
+        record = Record(
+            record_id=secrets.token_urlsafe(16),
+            log_id=self.log_id,
+            kind=kind,
+            side="local",
+            principal=f"server@{self.domain}",
+            device="server",
+            sender=f"server@{self.domain}",
+            recipients=[about] if about else [],
+            created_at_ms=int(now * 1000),
+            captured_at_ms=int(now * 1000),
+            detail=detail,
+        )
+        leaf = seal_record(CustodianPublicKey.from_bytes(self.settings.custodian_key), record)
+        (index,) = await store.append_records(
+            [LogLeaf(record.record_id, leaf, hash_leaf(leaf), "server")], now
+        )
+        return index
 
     async def consistency(self, store: Store, first: int, second: int) -> list[bytes]:
         await self.catch_up(store)

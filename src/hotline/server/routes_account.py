@@ -19,6 +19,7 @@ from hotline.server.context import (
 )
 from hotline.server.federation_client import domain_of
 from hotline.server.lookups import claim_response, devices_response
+from hotline.server.policy_gate import check_card_validity, check_contacts, check_devices
 from hotline.server.responses import ok
 from hotline.server.signed_lists import verify_allowlist, verify_device_list, verify_one_time_key
 from hotline.store import DeviceRow, InviteRow
@@ -165,6 +166,7 @@ async def put_device_list(request: Request) -> Response:
     signed, devices = verify_device_list(
         body.signed, principal.identity_key, caller.handle, state.now()
     )
+    await check_devices(state, caller, len(devices))
     await state.store.set_device_list(caller.handle, signed, devices)
     return ok({"version": signed.version})
 
@@ -177,6 +179,7 @@ async def put_allowlist(request: Request) -> Response:
     if principal is None:
         raise UnknownPrincipal(caller.handle)
     signed, members = verify_allowlist(body.signed, principal.identity_key, caller.handle)
+    await check_contacts(state_of(request), caller, len(members))
     await store.set_allowlist(caller.handle, signed, members)
     return ok({"version": signed.version})
 
@@ -185,6 +188,7 @@ async def create_invite(request: Request) -> Response:
     caller = await authenticate(request)
     store = state_of(request).store
     body = await read_struct(request, api.InviteCreate)
+    await check_card_validity(state_of(request), caller, float(body.expires_at))
     await store.put_invite(
         InviteRow(
             invite_id=body.invite_id,

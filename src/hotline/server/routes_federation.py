@@ -8,12 +8,14 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hotline.server.context import ServerState, state_of
+from hotline.server.context import Caller, ServerState, state_of
 from hotline.server.federation_auth import open_request
 from hotline.server.federation_client import domain_of
 from hotline.server.lookups import claim_response, devices_response
+from hotline.server.policy_gate import check_content
 from hotline.server.responses import ok
 from hotline.server.routes_account import check_invite
+from hotline.server.routes_messages import delivery_kind
 from hotline.store import DeliveryItem
 from hotline.wire.codec import decode, encode
 from hotline.wire.encoding import b64d
@@ -121,8 +123,10 @@ async def _deliver_one(state: ServerState, message: RemoteMessage) -> bool:
         raise DeviceListMismatch(
             "encrypt for exactly the current devices", expected=sorted(devices)
         )
+    await check_content(state, Caller(message.sender_device, message.sender), message.content_class)
+    kind = delivery_kind(message.content_class)
     items = [
-        DeliveryItem(c.device_id, "olm", bytes([c.type]) + b64d(c.body, field="body"))
+        DeliveryItem(c.device_id, kind, bytes([c.type]) + b64d(c.body, field="body"))
         for c in message.ciphertexts
     ]
     stored = await state.store.enqueue(

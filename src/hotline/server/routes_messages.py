@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import secrets
+from typing import Annotated
 
 import msgspec
 from starlette.requests import Request
@@ -14,11 +15,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hotline.server.context import Caller, ServerState, authenticate, read_struct, state_of
 from hotline.server.federation_client import domain_of
+from hotline.server.policy_gate import check_content
 from hotline.server.responses import ok
 from hotline.server.routes_account import check_invite
 from hotline.store import DeliveryItem, DeliveryRow, LogLeaf, OutboundItem
 from hotline.wire import api
-from hotline.wire.codec import decode, encode
+from hotline.wire.codec import Counter, decode, encode
 from hotline.wire.encoding import b64d, b64e
 from hotline.wire.errors import (
     DeviceListMismatch,
@@ -38,6 +40,12 @@ PUSH_WINDOW = 500
 #: a push that cannot be written for this long closes the connection
 SEND_TIMEOUT = 30.0
 ACK_POLL = 5.0
+
+
+def delivery_kind(content: str) -> str:
+    """Mailbox item kind of an Olm message: ``olm`` for a message, ``olm:call`` and
+    ``olm:control`` for the other declared classes (the recipient checks the declaration)."""
+    return "olm" if content == "message" else f"olm:{content}"
 
 
 class _Accepted(msgspec.Struct, frozen=True):
@@ -84,9 +92,10 @@ async def send(request: Request) -> Response:
                 "the message must be encrypted for exactly the current devices; refresh them",
                 expected=sorted(expected),
             )
+    await check_content(state, caller, body.content_class)
+    kind = delivery_kind(body.content_class)
     items = [
-        DeliveryItem(c.device_id, "olm", bytes([c.type]) + b64d(c.body, field="body"))
-        for c in local
+        DeliveryItem(c.device_id, kind, bytes([c.type]) + b64d(c.body, field="body")) for c in local
     ]
     record = _sender_record(state, caller, body.record)
     now = state.now()
@@ -134,6 +143,7 @@ async def _split_remote(
     if not others:
         raise MalformedInput(f"no ciphertext for any device of {body.to}")
     message = RemoteMessage(
+        content_class=body.content_class,
         message_id=body.message_id,
         sender=caller.handle,
         sender_device=caller.device_id,
@@ -223,7 +233,7 @@ async def ack(request: Request) -> Response:
 
 
 class _WsAck(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    ack: list[int]
+    ack: Annotated[list[Counter], msgspec.Meta(max_length=1000)]
 
 
 class _InFlight:
@@ -282,7 +292,7 @@ async def websocket(ws: WebSocket) -> None:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
             await reader
-        with contextlib.suppress(RuntimeError):
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await ws.close()
 
 

@@ -12,6 +12,7 @@ import msgspec
 
 from hotline.wire.codec import B64, Counter, Handle, Ident, Key32, Name, Sig64, Signed
 from hotline.wire.lists import MAX_DEVICES, DeviceKeys
+from hotline.wire.policy import ContentClass
 from hotline.wire.records import RecordReceipt
 
 MAX_KEYS_PER_UPLOAD = 100
@@ -130,6 +131,9 @@ class SendRequest(Frozen, frozen=True):
     record: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]*$", max_length=140_000)] | None = (
         None
     )
+    #: declared content class, so the server can enforce policy on ciphertext (the recipient's
+    #: device checks it against the decrypted envelope)
+    content_class: ContentClass = "message"
 
 
 class SendResponse(Frozen, frozen=True):

@@ -398,6 +398,22 @@ class NoSuchCall(CallError):
     title = "No such call"
 
 
+class ForbiddenByPolicy(HotlineError):
+    """The organisation's signed policy does not allow this (``extra['rule']``)."""
+
+    code = "forbidden_by_policy"
+    status = 403
+    title = "Forbidden by policy"
+
+
+class PolicyDowngrade(HotlineError):
+    """A policy whose version is lower than one already accepted (a rollback)."""
+
+    code = "policy_downgrade"
+    status = 409
+    title = "Policy downgrade refused"
+
+
 class NotFound(HotlineError):
     """No such endpoint."""
 

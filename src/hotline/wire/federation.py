@@ -23,6 +23,7 @@ import msgspec
 
 from hotline.wire.api import ClaimResponse, DeviceCiphertext, DevicesResponse
 from hotline.wire.codec import B64, Counter, Handle, Ident, Key32, Version
+from hotline.wire.policy import ContentClass
 
 FEDERATION_DOMAIN = b"hotline/v1/federation\x00"
 SIGNATURE_HEADER = "hotline-signature"
@@ -51,6 +52,7 @@ class RemoteMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     sender_device: Ident
     to: Handle
     ciphertexts: Annotated[list[DeviceCiphertext], msgspec.Meta(min_length=1, max_length=32)]
+    content_class: ContentClass = "message"
 
 
 class DeliverBatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

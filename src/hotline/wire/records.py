@@ -33,6 +33,7 @@ RecordKind = Literal[
     "card_revoked",
     "verification",
     "call",
+    "policy",
 ]
 RecordSide = Literal["sent", "received", "local"]
 LogId = Annotated[str, msgspec.Meta(pattern=r"^[\x21-\x7e]{1,128}$")]

@@ -1,0 +1,1 @@
+"""The organisation's signed device policy: parsing, signing, verifying (no I/O but key files)."""

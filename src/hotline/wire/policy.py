@@ -1,0 +1,53 @@
+"""The organisation's device policy: what features are on, the limits, and the records banner.
+
+An organisation (a government) signs its policy with its Ed25519 organisation key, kept
+offline like the custodian's. The signed bytes travel as :class:`hotline.wire.codec.Signed`
+(domain ``hotline/v1/policy``); the home server publishes them and clients verify them against
+the organisation key they pinned, refusing a policy whose ``version`` is lower than one seen
+before (a downgrade). Both ends enforce it: the client does not offer what policy forbids, and
+the server refuses it (``forbidden_by_policy``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from hotline.wire.codec import Version
+
+POLICY_DOMAIN = b"hotline/v1/policy"
+
+#: what kind of content a message carries, declared to the server so it can enforce policy on
+#: ciphertext; the recipient's device checks the declaration against the decrypted envelope
+ContentClass = Literal["message", "call", "control"]
+
+
+class Attachments(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    allowed: bool = False
+    max_bytes: Annotated[int, msgspec.Meta(ge=0, le=2**31)] = 0
+    types: Annotated[list[str], msgspec.Meta(max_length=64)] = msgspec.field(default_factory=list)
+
+
+class Features(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    voice_calls: bool = True
+    call_recording: Literal["required", "optional", "off"] = "off"
+    attachments: Attachments = msgspec.field(default_factory=Attachments)
+    link_previews: bool = False
+    forwarding: bool = False
+    copy_export: bool = False
+    #: always off where a records law applies (the server refuses a policy that turns it on)
+    disappearing_messages: bool = False
+
+
+class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    v: Version
+    organisation: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    version: Annotated[int, msgspec.Meta(ge=1, le=2**53)]
+    issued_at: Annotated[int, msgspec.Meta(ge=0)]
+    features: Features = msgspec.field(default_factory=Features)
+    max_contacts: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 200
+    max_devices: Annotated[int, msgspec.Meta(ge=1, le=16)] = 4
+    card_validity_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 90
+    contact_approval: Literal["principal", "aide"] = "principal"
+    records_banner: Annotated[str, msgspec.Meta(max_length=1024)] = ""
