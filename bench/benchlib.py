@@ -15,9 +15,11 @@ import math
 import os
 import platform
 import shlex
+import socket
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -155,3 +157,137 @@ def write(doc: dict[str, Any], out_dir: Path) -> Path:
     path = out_dir / f"{doc['name']}.json"
     path.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
     return path
+
+
+# -- helpers for the multi-process benchmarks (synapse.py, hotline_load.py, ceilings.py) -------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (the server binds it next)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def load_average() -> float:
+    """The 1-minute load average (``/proc/loadavg``), or -1 where unknown."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return -1.0
+
+
+def wait_until_quiet(threshold: float, max_wait_s: float, poll_s: float = 10.0) -> dict[str, Any]:
+    """Wait (bounded) until the 1-minute load average is below ``threshold``; says what it saw."""
+    start = time.monotonic()
+    first = load = load_average()
+    while 0 <= threshold <= load and time.monotonic() - start < max_wait_s:
+        print(f"waiting for a quiet machine: load {load:.2f} >= {threshold}", flush=True)
+        time.sleep(poll_s)
+        load = load_average()
+    return {
+        "threshold": threshold,
+        "load_at_start": first,
+        "load_when_started": load,
+        "waited_s": round(time.monotonic() - start, 1),
+        "quiet": 0 <= load < threshold,
+    }
+
+
+class ProcStats:
+    """CPU seconds and memory of one process (and its children) from ``/proc``; Linux only."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def _pids(self) -> list[int]:
+        pids = [self.pid]
+        try:
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+            pids += [int(c) for c in children]
+        except OSError:
+            pass
+        return pids
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for pid in self._pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+        return total
+
+    def memory_kib(self) -> dict[str, int]:
+        """Current (VmRSS) and peak (VmHWM) resident memory in KiB, summed over the processes."""
+        found = {"rss_kib": 0, "peak_rss_kib": 0}
+        for pid in self._pids():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        found["rss_kib"] += int(line.split()[1])
+                    elif line.startswith("VmHWM:"):
+                        found["peak_rss_kib"] += int(line.split()[1])
+            except OSError:
+                continue
+        return found
+
+
+class Window:
+    """CPU used by a process between ``start()`` and ``stop()``, as cores busy on average."""
+
+    def __init__(self, stats: ProcStats) -> None:
+        self.stats = stats
+        self._cpu = 0.0
+        self._wall = 0.0
+
+    def start(self) -> None:
+        self._cpu = self.stats.cpu_seconds()
+        self._wall = time.perf_counter()
+
+    def stop(self) -> dict[str, float]:
+        cpu = self.stats.cpu_seconds() - self._cpu
+        wall = time.perf_counter() - self._wall
+        return {"cpu_s": cpu, "wall_s": wall, "cpu_cores": cpu / wall if wall else 0.0} | {
+            k: float(v) for k, v in self.stats.memory_kib().items()
+        }
+
+
+#: The load plan both message benchmarks run (hotline_load.py and synapse.py): (pairs, messages
+#: each sender sends). Equal N and M on both sides, so their figures compare one to one.
+LOAD_PLAN = "1x200,10x40,100x8"
+SMOKE_PLAN = "1x3,2x2"
+
+
+def parse_plan(text: str) -> list[tuple[int, int]]:
+    """``"1x200,10x40"`` -> ``[(1, 200), (10, 40)]``."""
+    plan = []
+    for part in text.split(","):
+        pairs, _, messages = part.strip().partition("x")
+        plan.append((int(pairs), int(messages)))
+    return plan
+
+
+def message_body(pair: int, index: int, size: int = 120) -> str:
+    """A chat line of ``size`` characters that names its pair and index (both benchmarks)."""
+    head = f"pair {pair:04d} msg {index:06d} "
+    return head + "x" * (size - len(head))
+
+
+def rate_and_latency(starts: dict[str, float], arrivals: dict[str, float]) -> dict[str, Any]:
+    """messages/s from the first send start to the last arrival, and latency percentiles."""
+    delivered = [k for k in starts if k in arrivals]
+    if not delivered:
+        return {"messages": len(starts), "delivered": 0}
+    first = min(starts.values())
+    last = max(arrivals[k] for k in delivered)
+    return {
+        "messages": len(starts),
+        "delivered": len(delivered),
+        "seconds": last - first,
+        "messages_per_s": len(delivered) / (last - first),
+        "latency": summarise_ms([arrivals[k] - starts[k] for k in delivered]),
+    }
