@@ -39,28 +39,37 @@ voice_calls = false
 """
 
 
-def signed(version: int = 2, key: Ed25519PrivateKey = ORG):  # noqa: ANN201
+def signed(version: int = 2, key: Ed25519PrivateKey = ORG):
     return sign_policy(parse_toml(POLICY_TOML.format(version=version)), key)
 
 
-async def run_server(tmp_path: Path, version: int = 2, key: Ed25519PrivateKey = ORG):  # noqa: ANN201
-    return await start_server(tmp_path / "s.db", policy=signed(version, key),
-                              org_key=public_bytes(ORG))
+async def run_server(tmp_path: Path, version: int = 2, key: Ed25519PrivateKey = ORG):
+    return await start_server(
+        tmp_path / "s.db", policy=signed(version, key), org_key=public_bytes(ORG)
+    )
 
 
-async def enrol(server, tmp_path: Path, name: str) -> HotlineClient:  # noqa: ANN001
+async def enrol(server, tmp_path: Path, name: str) -> HotlineClient:
     handle = f"{name}@{server.config.domain}"
     token = await issue_enrolment(server.store, handle, time.time())
     return await HotlineClient.register(
-        tmp_path / name, PASSPHRASE, server_url=server.url, enrolment_token=token,
-        handle=handle, display_name=name, scrypt=FAST_SCRYPT, org_key=public_bytes(ORG))
+        tmp_path / name,
+        PASSPHRASE,
+        server_url=server.url,
+        enrolment_token=token,
+        handle=handle,
+        display_name=name,
+        scrypt=FAST_SCRYPT,
+        org_key=public_bytes(ORG),
+    )
 
 
 def policy_records(db: Path) -> list[dict[str, str]]:
     with sqlite3.connect(db) as conn:
         leaves = [bytes(r[0]) for r in conn.execute("SELECT leaf FROM log_entries ORDER BY idx")]
-    return [r.detail for r in (open_record(CUSTODIAN, leaf) for leaf in leaves)
-            if r.kind == "policy"]
+    return [
+        r.detail for r in (open_record(CUSTODIAN, leaf) for leaf in leaves) if r.kind == "policy"
+    ]
 
 
 async def test_policy_enforced_by_client_and_server_and_recorded(tmp_path: Path) -> None:
@@ -86,10 +95,15 @@ async def test_policy_enforced_by_client_and_server_and_recorded(tmp_path: Path)
         with pytest.raises(ForbiddenByPolicy):
             await alice.server.call("PUT", "/v1/allowlist", SignedListUpload(signed=two))
         async with httpx.AsyncClient(base_url=server.url) as http:
-            reply = await http.post("/v1/invites", json={
-                "invite_id": "long", "verifier": "A" * 43,
-                "expires_at": int(time.time() + 30 * 86400)},
-                headers={"authorization": f"Bearer {alice.server.token}"})
+            reply = await http.post(
+                "/v1/invites",
+                json={
+                    "invite_id": "long",
+                    "verifier": "A" * 43,
+                    "expires_at": int(time.time() + 30 * 86400),
+                },
+                headers={"authorization": f"Bearer {alice.server.token}"},
+            )
         assert reply.status_code == 403 and reply.json()["code"] == "forbidden_by_policy"
         # Calls are off: a call signal declared honestly is refused by the server.
         async with alice.keystore.transaction() as tx:
@@ -97,13 +111,19 @@ async def test_policy_enforced_by_client_and_server_and_recorded(tmp_path: Path)
 
             account = DeviceAccount.from_pickle(tx.account_pickle, alice.keystore.pickle_key)
             with pytest.raises(ForbiddenByPolicy):
-                await alice._send_envelope(tx, account, bob.handle, "call",
-                                           call=CallSignal(call_id="c1", event="offer"))
+                await alice._send_envelope(
+                    tx, account, bob.handle, "call", call=CallSignal(call_id="c1", event="offer")
+                )
         refusals = [d for d in policy_records(server.db_path) if d.get("event") == "refused"]
-        assert {d["rule"] for d in refusals} >= {"max_contacts", "card_validity_days",
-                                                 "voice_calls"}
-        assert any(d.get("event") == "in_force" and d["version"] == "2"
-                   for d in policy_records(server.db_path))
+        assert {d["rule"] for d in refusals} >= {
+            "max_contacts",
+            "card_validity_days",
+            "voice_calls",
+        }
+        assert any(
+            d.get("event") == "in_force" and d["version"] == "2"
+            for d in policy_records(server.db_path)
+        )
     finally:
         for client in clients:
             await client.close()
@@ -125,8 +145,9 @@ async def test_misdeclared_content_is_dropped_by_the_recipient(
             from hotline.crypto.olm import DeviceAccount
 
             account = DeviceAccount.from_pickle(tx.account_pickle, alice.keystore.pickle_key)
-            await alice._send_envelope(tx, account, bob.handle, "call",
-                                       call=CallSignal(call_id="c1", event="offer"))
+            await alice._send_envelope(
+                tx, account, bob.handle, "call", call=CallSignal(call_id="c1", event="offer")
+            )
         monkeypatch.undo()
         events = await bob.sync()
         assert any(e.kind == "warning" and "policy evasion" in e.text for e in events)
@@ -142,10 +163,13 @@ async def test_downgraded_or_forged_policy_is_refused(tmp_path: Path) -> None:
     alice = await enrol(server, tmp_path, "alice")
     await alice.close()
     await stop()
-    for version, key, code in ((2, ORG, "policy_downgrade"),
-                               (9, Ed25519PrivateKey.generate(), "bad_signature")):
-        server, stop = await start_server(tmp_path / "s.db", policy=signed(version, key),
-                                          org_key=public_bytes(key))
+    for version, key, code in (
+        (2, ORG, "policy_downgrade"),
+        (9, Ed25519PrivateKey.generate(), "bad_signature"),
+    ):
+        server, stop = await start_server(
+            tmp_path / "s.db", policy=signed(version, key), org_key=public_bytes(key)
+        )
         alice = await HotlineClient.open(tmp_path / "alice", PASSPHRASE)
         alice.server.base_url = server.url
         await alice.server.close()

@@ -28,6 +28,7 @@ from aiortc import (
 )
 from aiortc.contrib.media import MediaBlackhole, MediaPlayer, MediaRecorder
 from aiortc.mediastreams import MediaStreamError
+from av.audio.frame import AudioFrame
 from av.frame import Frame
 from av.packet import Packet
 from cryptography import x509
@@ -36,9 +37,12 @@ from hotline.calls.config import IceServer, MediaOptions
 from hotline.calls.errors import CallFailed
 from hotline.calls.fingerprint import check_certificate
 
+Tap = Callable[[AudioFrame], None]
+
 
 class TimedTrack(MediaStreamTrack):
-    """Passes frames through and notes when the first one went by (for latency figures)."""
+    """Passes frames through and notes when the first one went by (for latency figures);
+    ``tap`` (the call recorder) sees every audio frame on the way."""
 
     kind = "audio"
 
@@ -47,12 +51,15 @@ class TimedTrack(MediaStreamTrack):
         self.source = source
         self.first_at: float | None = None
         self.frames = 0
+        self.tap: Tap | None = None
 
     async def recv(self) -> Frame | Packet[Any]:
         frame = await self.source.recv()
         if self.first_at is None:
             self.first_at = time.monotonic()
         self.frames += 1
+        if self.tap is not None and isinstance(frame, AudioFrame):
+            self.tap(frame)
         return frame
 
     def stop(self) -> None:
@@ -86,6 +93,7 @@ class CallMedia:
         self._player: MediaPlayer | None = None
         self._sink: MediaRecorder | MediaBlackhole = MediaBlackhole()
         self._closed = False
+        self._received_tap: Tap | None = None
         try:
             if options.play is not None:
                 self._player = MediaPlayer(str(options.play))
@@ -149,9 +157,18 @@ class CallMedia:
         """
         check_certificate(self.peer_certificate(), e2e_sdp)
 
+    def set_taps(self, *, received: Tap | None, sent: Tap | None) -> None:
+        """Let the recorder see every frame received (now or once the track arrives) and sent."""
+        self._received_tap = received
+        if self.received is not None:
+            self.received.tap = received
+        if self.sent is not None:
+            self.sent.tap = sent
+
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio" and self.received is None:
             self.received = TimedTrack(track)
+            self.received.tap = self._received_tap
             self._sink.addTrack(self.received)
 
     def _on_connection_state(self) -> None:
@@ -163,6 +180,7 @@ class CallMedia:
         if self._closed:
             return
         self._closed = True
+        self.set_taps(received=None, sent=None)
         if self.sent is not None:
             self.sent.stop()
         # a recording cut short is still a valid file up to its last frame
@@ -172,4 +190,4 @@ class CallMedia:
         await asyncio.sleep(0)
 
 
-__all__ = ["CallMedia", "IceServer", "MediaOptions", "TimedTrack"]
+__all__ = ["CallMedia", "IceServer", "MediaOptions", "Tap", "TimedTrack"]

@@ -14,6 +14,13 @@ answers with its SDP, and the caller tells all of them ``answered_elsewhere`` so
 ringing. A local operation in the wrong state raises :class:`WrongState`; a peer's signal that
 does not fit the state (a duplicate, a late answer from a slower device) is ignored — a peer
 cannot crash a call, only end it.
+
+Recording with consent (issue 4 item 5): a side whose home server requires call recording says
+so before the call connects, with a ``recording_notice`` naming the law, sent just *before* its
+``offer`` (caller) or its ``answer`` (callee), so the other party knows before it rings or before
+the media comes up. :attr:`Call.recorded_under` is this side's law (it records), and
+:attr:`Call.peer_recorded_under` the law the other side announced; both go into every call
+detail record.
 """
 
 from __future__ import annotations
@@ -88,6 +95,10 @@ class CallRecordUpdate:
     answer_at: int
     end_at: int
     reason: str
+    #: the law under which this side records the call ("" = not recorded here)
+    recorded_under: str = ""
+    #: the law the other side announced it records under ("" = no notice)
+    peer_recorded_under: str = ""
 
     @property
     def duration_ms(self) -> int:
@@ -114,6 +125,8 @@ class CallRecordUpdate:
             "end_at": str(self.end_at),
             "duration_ms": str(self.duration_ms),
             "reason": self.reason,
+            "recorded_under": self.recorded_under,
+            "peer_recorded_under": self.peer_recorded_under,
         }
 
 
@@ -125,6 +138,8 @@ class CallOutput:
     records: list[CallRecordUpdate] = field(default_factory=list)
     #: the winning callee's answer SDP (caller side): hand it to the media layer
     remote_sdp: str = ""
+    #: the peer announced it records the call under this law (show it to the user)
+    notice: str = ""
 
 
 class Call:
@@ -152,6 +167,10 @@ class Call:
         self.reason = ""
         self.started_at = self.ring_at = self.answer_at = self.end_at = 0
         self._lost_at = 0
+        self.recorded_under = ""
+        self.peer_recorded_under = ""
+        #: recording notices from the callee's devices, by device (the answering one counts)
+        self._device_notices: dict[str, str] = {}
 
     @classmethod
     def outgoing(
@@ -202,21 +221,34 @@ class Call:
             answer_at=self.answer_at,
             end_at=self.end_at,
             reason=self.reason,
+            recorded_under=self.recorded_under,
+            peer_recorded_under=self.peer_recorded_under,
         )
 
     # -- local operations (raise WrongState) -----------------------------------------------
-    def start(self, now: int, sdp: str) -> CallOutput:
-        """Caller: ring every device of the callee with our SDP offer."""
+    def start(self, now: int, sdp: str, *, recorded_under: str = "") -> CallOutput:
+        """Caller: ring every device of the callee with our SDP offer (preceded by a recording
+        notice when ``recorded_under`` names the law this side records under)."""
         self._require("start", S.IDLE, role="caller")
         self.started_at = now
+        self.recorded_under = recorded_under[:512]
         out = self._set_state(S.RINGING_OUT, now)
+        if self.recorded_under:
+            out.signals.append(self._signal("recording_notice", reason=self.recorded_under))
         out.signals.append(self._signal("offer", sdp=sdp))
         return out
 
     def receive_offer(
-        self, now: int, from_device: str, *, busy: bool = False, sent_at: int = 0
+        self,
+        now: int,
+        from_device: str,
+        *,
+        busy: bool = False,
+        sent_at: int = 0,
+        peer_recorded_under: str = "",
     ) -> CallOutput:
         """Callee: an offer arrived; ring (or answer ``busy`` when already in a call).
+        ``peer_recorded_under``: the caller's recording notice, which came just before.
 
         ``sent_at`` (the caller's clock) starts the ring timeout when the offer was sent, so
         an offer delivered late (queued while a server was down) rings only for what is left
@@ -225,6 +257,7 @@ class Call:
         self._require("receive_offer", S.IDLE, role="callee")
         self.started_at = min(now, sent_at) if sent_at > 0 else now
         self.remote_device = from_device
+        self.peer_recorded_under = peer_recorded_under[:512]
         if busy:
             out = self._end(now, "busy", "already in a call")
             out.signals.append(self._signal("busy"))
@@ -234,11 +267,19 @@ class Call:
         out.signals.append(self._signal("ringing"))
         return out
 
-    def accept(self, now: int, sdp: str) -> CallOutput:
-        """Callee: the user answered on this device; send our SDP answer."""
+    def accept(self, now: int, sdp: str, *, recorded_under: str = "") -> CallOutput:
+        """Callee: the user answered on this device; send our SDP answer (preceded by a
+        recording notice when ``recorded_under`` names the law this side records under)."""
         self._require("accept", S.RINGING_IN)
         self.answer_at = now
+        self.recorded_under = recorded_under[:512]
         out = self._set_state(S.CONNECTING, now)
+        if self.recorded_under:
+            out.signals.append(
+                self._signal(
+                    "recording_notice", reason=self.recorded_under, device=self.local_device
+                )
+            )
         out.signals.append(self._signal("answer", sdp=sdp, device=self.local_device))
         return out
 
@@ -280,6 +321,13 @@ class Call:
 
     def _caller_receives(self, now: int, signal: CallSignal, from_device: str) -> CallOutput:
         event, state = signal.event, self.state
+        if event == "recording_notice" and signal.reason:
+            if state is S.RINGING_OUT:  # counts once this device's answer comes
+                self._device_notices[from_device] = signal.reason
+                return CallOutput(notice=signal.reason)
+            if state in _LIVE and from_device == self.remote_device:
+                return self._late_notice(signal.reason)
+            return CallOutput()
         if state is S.RINGING_OUT:
             if event == "ringing" and not self.ring_at:
                 self.ring_at = now
@@ -287,6 +335,7 @@ class Call:
             if event == "answer" and signal.sdp:
                 self.remote_device = from_device
                 self.answer_at = now
+                self.peer_recorded_under = self._device_notices.get(from_device, "")
                 out = self._set_state(S.CONNECTING, now)
                 out.remote_sdp = signal.sdp
                 out.signals.append(self._signal("answered_elsewhere", device=from_device))
@@ -305,7 +354,13 @@ class Call:
         event, state = signal.event, self.state
         if from_device != self.remote_device:
             return CallOutput()  # only the caller's device that offered speaks for the call
-        if event == "answered_elsewhere" and signal.device != self.local_device:
+        if event == "recording_notice" and signal.reason:
+            if state is S.RINGING_IN:
+                self.peer_recorded_under = signal.reason
+                return CallOutput(records=[self.snapshot()], notice=signal.reason)
+            if state in _LIVE:
+                return self._late_notice(signal.reason)
+        elif event == "answered_elsewhere" and signal.device != self.local_device:
             if state in (S.RINGING_IN, S.CONNECTING):
                 return self._end(now, "answered", f"answered on device {signal.device}")
         elif event == "hangup" and state is S.RINGING_IN:
@@ -324,6 +379,14 @@ class Call:
         if signal.event == "decline":
             return self._end(now, "declined", f"declined on device {from_device}")
         return CallOutput()
+
+    def _late_notice(self, law: str) -> CallOutput:
+        """A notice once the call is up: too late for consent before connecting, but the user
+        and the record must still know (an honest peer never sends one this late)."""
+        if law == self.peer_recorded_under:
+            return CallOutput()
+        self.peer_recorded_under = law
+        return CallOutput(records=[self.snapshot()], notice=law)
 
     def _remote_hangup(self, now: int, reason: str) -> CallOutput:
         if reason.startswith("failed"):

@@ -52,6 +52,28 @@ Domain = Annotated[
 ]
 
 
+CALL_RECORDING_FILE = "call-recording.txt"
+
+
+def call_recording_policy(data_dir: Path, value: str | None) -> str:
+    """The call recording policy kept in the data dir (``call-recording.txt``), first replaced
+    by ``value`` when given; "off" when never set.
+
+    Raises:
+        MalformedInput: not "required" or "off".
+    """
+    path = data_dir / CALL_RECORDING_FILE
+    if value is not None:
+        if value not in ("required", "off"):
+            raise MalformedInput(f"--call-recording is 'required' or 'off', not {value!r}")
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.write_text(value + "\n")
+    policy = path.read_text().strip() if path.exists() else "off"
+    if policy not in ("required", "off"):
+        raise MalformedInput(f"{path} says {policy!r}; it must be 'required' or 'off'")
+    return policy
+
+
 def resolve_domain(data_dir: Path, domain: str | None) -> str:
     """The domain recorded in ``server.json`` (written on first use), checked against ``domain``.
 
@@ -91,6 +113,14 @@ def serve(
     org_key: Annotated[
         Path | None, typer.Option(help="org.pub the policy must be signed with (kept).")
     ] = None,
+    call_recording: Annotated[
+        str | None,
+        typer.Option(
+            "--call-recording",
+            help="required|off: record calls into the archive, both parties told before they "
+            "connect (kept in the data dir; default off).",
+        ),
+    ] = None,
 ) -> None:
     """Run the home server (HTTP API + websocket push) until interrupted."""
     if ctx.invoked_subcommand is not None:
@@ -99,6 +129,11 @@ def serve(
         resolved = resolve_domain(data_dir, domain)
         archive = archive_settings(data_dir, custodian_key, records_law)
         signed_policy, org = policy_settings(data_dir, policy, org_key)
+        recording = call_recording_policy(data_dir, call_recording)
+        if recording == "required" and archive is None:
+            raise MalformedInput(
+                "--call-recording required needs a records archive (--custodian-key) to record into"
+            )
     except HotlineError as exc:
         raise typer.BadParameter(f"[{exc.code}] {exc.detail}") from None
     config = ServerConfig(
@@ -108,6 +143,7 @@ def serve(
         server_key=load_server_key(data_dir),
         policy=signed_policy,
         org_key=org,
+        call_recording=recording,
     )
     console.print(f"Hotline home server for [bold]{resolved}[/] on http://{host}:{port}")
     if archive is None:
@@ -119,6 +155,11 @@ def serve(
         console.print(
             f"Records archive on, sealed to custodian {fingerprint(archive.custodian_key)}"
             f" under the {archive.law}."
+        )
+        console.print(
+            "Calls are recorded into the archive (both parties are told before they connect)."
+            if recording == "required"
+            else "Calls are not recorded (call detail records are)."
         )
     uvicorn.run(
         create_app(config),

@@ -14,11 +14,24 @@ sealed to the custodian and flushed at once, so a crash mid-call leaves the reco
 happened until then. Like SAS flows, calls live in the memory of the process running them
 (``hotline call`` / ``hotline answer``), which must keep processing its mailbox
 (:meth:`HotlineClient.listen` or ``sync``) and call :meth:`CallFlows.tick` for the timeouts.
+
+Recording with consent (issue 4 item 5): when the home server's ``GET /v1/calls/config`` says
+``recording: required``, this device announces it (a ``recording_notice`` naming the law, sent
+just before its offer or answer, so the other party is told before the call connects; the other
+device shows it as a ``call`` event and in :attr:`LiveCall.notices`) and, from acceptance on,
+records what it receives and what it sends (:mod:`hotline.calls.recording`: two Opus tracks in
+one Ogg stream). Every :attr:`CallFlows.recording_interval_s` seconds the new Ogg pages are
+sealed to the custodian as a ``call`` record (``detail["audio"]``, base64url) and submitted at
+once; the rest is sealed when the call ends. A crash loses at most one interval. Without that
+policy nothing is recorded. A device that must record but has no records archive pinned refuses
+to make or answer the call (it could not honour the law it would announce).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -32,15 +45,44 @@ from hotline.client.events import ClientEvent, EventKind
 from hotline.client.state import ClientState
 from hotline.client.transcript import conversation_id
 from hotline.crypto.olm import DeviceAccount
+from hotline.wire.encoding import b64e
 from hotline.wire.envelope import Envelope
 from hotline.wire.errors import HotlineError, MethodNotAllowed, NotAContact, NotFound, WrongState
 
 if TYPE_CHECKING:
     from hotline.calls.media import CallMedia
+    from hotline.calls.recording import CallRecorder
     from hotline.client.device import HotlineClient
 
 #: ``ClientEvent.kind`` of call news (until ``events.EventKind`` lists "call" itself)
 CALL_EVENT: EventKind = "call"
+#: seal the call recording's new audio this often (seconds); see hotline.calls.recording
+RECORDING_INTERVAL_S = 5.0
+#: recording notices kept for calls whose offer has not arrived yet
+MAX_EARLY_NOTICES = 32
+
+
+@dataclass(frozen=True)
+class RecordingNotice:
+    """Someone records this call: ``by`` (a handle: the peer, or this device's own principal)
+    under ``law``, known to this device while the call was in ``state``."""
+
+    by: str
+    law: str
+    state: CallState
+    at_ms: int
+
+
+@dataclass
+class LiveRecording:
+    """This device's recording of a call, and what has been sealed of it."""
+
+    recorder: CallRecorder
+    law: str
+    chunks: int = 0
+    sealed_bytes: int = 0
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
 
 
 @dataclass
@@ -55,6 +97,9 @@ class LiveCall:
     #: why the call failed, when it did (e.g. DtlsFingerprintMismatch with its evidence)
     error: HotlineError | None = None
     warnings: list[str] = field(default_factory=list)
+    #: who records this call under which law, as this device learnt it (before connecting)
+    notices: list[RecordingNotice] = field(default_factory=list)
+    recording: LiveRecording | None = None
 
     @property
     def call_id(self) -> str:
@@ -78,6 +123,10 @@ class CallFlows:
         #: the media an incoming call is answered with when ``accept`` is not told otherwise
         self.answer_media = MediaOptions()
         self.calls: dict[str, LiveCall] = {}
+        #: seconds between sealed chunks of a call recording (a crash loses at most this)
+        self.recording_interval_s = RECORDING_INTERVAL_S
+        #: recording notices that came before their call's offer: call id -> (sender, device, law)
+        self._early_notices: dict[str, tuple[str, str, str]] = {}
         self._changed = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -134,7 +183,9 @@ class CallFlows:
             raise NotAContact(f"{contact.handle} has not accepted you as a contact (yet)")
         if self.in_call():
             raise WrongState("already in a call; hang up first", state="busy")
-        call_media = self._media(media, await self._ice_servers())
+        config = await self._call_config()
+        law = self._recording_law(config)
+        call_media = self._media(media, self._ice_of(config))
         try:
             sdp = await call_media.create_offer()
         except BaseException:
@@ -145,9 +196,13 @@ class CallFlows:
             self.timeouts,
         )  # fmt: skip
         live = LiveCall(call, contact.handle, media=call_media)
+        if law:
+            live.notices.append(RecordingNotice(client.handle, law, call.state, client.now_ms()))
         self.calls[call.call_id] = live
         self._watch(live)
-        await self._transition(live, lambda now: call.start(now, sdp), raise_errors=True)
+        await self._transition(
+            live, lambda now: call.start(now, sdp, recorded_under=law), raise_errors=True
+        )
         return call.call_id
 
     async def accept(self, call_id: str, media: MediaOptions | None = None) -> None:
@@ -161,15 +216,23 @@ class CallFlows:
                 f"call {call_id} is {live.call.state.value}, not ringing",
                 state=live.call.state.value,
             )
-        call_media = self._media(media or self.answer_media, await self._ice_servers())
+        config = await self._call_config()
+        law = self._recording_law(config)
+        call_media = self._media(media or self.answer_media, self._ice_of(config))
         try:
             sdp = await call_media.create_answer(live.e2e_sdp)
         except BaseException:
             await call_media.close()
             raise
         live.media = call_media
+        if law:
+            live.notices.append(
+                RecordingNotice(self.client.handle, law, live.call.state, self.client.now_ms())
+            )
         self._watch(live)
-        await self._transition(live, lambda now: live.call.accept(now, sdp), raise_errors=True)
+        await self._transition(
+            live, lambda now: live.call.accept(now, sdp, recorded_under=law), raise_errors=True
+        )
 
     async def decline(self, call_id: str) -> None:
         """Refuse a ringing call. Raises: NoSuchCall, WrongState."""
@@ -197,10 +260,19 @@ class CallFlows:
 
     async def shutdown(self) -> None:
         """Release every call's media without signalling (process exit; records stay as they
-        are, so an interrupted call reads as such in the archive)."""
+        are, so an interrupted call reads as such in the archive). A recording in progress gets
+        what it has so far sealed (without its end-of-stream pages), as far as time allows."""
+        sealing = []
         for live in self.calls.values():
+            rec = live.recording
+            if rec is not None and rec.task is not None and not rec.task.done():
+                rec.recorder.closed = True
+                rec.stop.set()
+                sealing.append(rec.task)
             if live.media is not None:
                 await live.media.close()
+        if sealing:
+            await asyncio.wait(sealing, timeout=5.0)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -224,6 +296,12 @@ class CallFlows:
         contact = state.contacts.get(sender)
         if contact is None or contact.status != "active" or envelope.recipient != state.handle:
             return [ClientEvent("warning", sender, "call signal from a non-contact: dropped")]
+        if signal.event == "recording_notice" and live is None and signal.reason:
+            # the caller's notice comes just before its offer: keep it for the offer
+            while len(self._early_notices) >= MAX_EARLY_NOTICES:
+                self._early_notices.pop(next(iter(self._early_notices)))
+            self._early_notices[signal.call_id] = (sender, device, signal.reason)
+            return []
         if signal.event == "offer":
             if live is not None:
                 return []  # a duplicate offer
@@ -233,8 +311,13 @@ class CallFlows:
             )
             live = LiveCall(call, sender, e2e_sdp=signal.sdp)
             self.calls[call.call_id] = live
-            out = call.receive_offer(now, device, busy=busy, sent_at=envelope.sent_at_ms)
-            events = await self._apply(state, account, live, out)
+            early = self._early_notices.pop(signal.call_id, None)
+            law = early[2] if early is not None and early[:2] == (sender, device) else ""
+            out = call.receive_offer(
+                now, device, busy=busy, sent_at=envelope.sent_at_ms, peer_recorded_under=law
+            )
+            events = self._notice(live, law) if law else []
+            events += await self._apply(state, account, live, out)
             return events + await self._apply(state, account, live, call.tick(now))
         if live is None or live.peer != sender:
             return []
@@ -270,6 +353,8 @@ class CallFlows:
         Never raises for the peer's sake: a signal that cannot be sent fails the call (and
         ``live.error`` says why).
         """
+        if live.call.ended and live.recording is not None:
+            self._seal_rest(state, live, live.recording)  # before the "ended" record
         for update in out.records:
             queue_record(
                 state,
@@ -282,7 +367,8 @@ class CallFlows:
                 body=f"call {update.call_id}: {update.state.value}",
                 detail=update.detail(),
             )
-        events = [self._event(live, r.state, r.outcome) for r in out.records]
+        events = self._notice(live, out.notice) if out.notice else []
+        events += [self._event(live, r.state, r.outcome) for r in out.records]
         failure: HotlineError | None = None
         try:
             for signal in out.signals:
@@ -292,6 +378,8 @@ class CallFlows:
                 await live.media.accept_answer(out.remote_sdp)
         except HotlineError as exc:
             failure = exc
+        if failure is None:
+            self._start_recording(live)
         for warning in await flush_records(self.client.server, state):
             events.append(ClientEvent("warning", live.peer, warning))
         if failure is not None and not live.call.ended:
@@ -303,6 +391,12 @@ class CallFlows:
         await self._notify()
         return events
 
+    def _notice(self, live: LiveCall, law: str) -> list[ClientEvent]:
+        """The peer records this call under ``law``: note it and tell the user."""
+        live.notices.append(RecordingNotice(live.peer, law, live.call.state, self.client.now_ms()))
+        text = f"recording notice: {live.peer} records this call under {law}"
+        return [ClientEvent(CALL_EVENT, live.peer, text, message_id=live.call_id)]
+
     def _event(self, live: LiveCall, state: CallState, outcome: str | None) -> ClientEvent:
         text = state.value if outcome is None else f"ended: {outcome} ({live.call.reason})"
         if state is CallState.RINGING_IN:
@@ -313,22 +407,139 @@ class CallFlows:
         async with self._changed:
             self._changed.notify_all()
 
+    # -- recording (with consent) -----------------------------------------------------------
+    def _recording_law(self, config: CallsConfig) -> str:
+        """The law this device records calls under ("" = policy off).
+
+        Raises: CallFailed when the policy requires recording but no archive is pinned.
+        """
+        if config.recording != "required":
+            return ""
+        archive = self.client.keystore.load().archive
+        if archive is None:
+            raise CallFailed(
+                "the home server requires calls to be recorded, but this device has no records "
+                "archive pinned: it could not record, so it does not make or answer the call"
+            )
+        return config.law or archive.law or "the home server's records policy"
+
+    def _start_recording(self, live: LiveCall) -> None:
+        """From acceptance on (CONNECTING), record what is received and what is sent."""
+        media, call = live.media, live.call
+        live_states = (CallState.CONNECTING, CallState.ACTIVE, CallState.RECONNECTING)
+        if not call.recorded_under or live.recording is not None or media is None:
+            return
+        if call.state not in live_states:
+            return
+        from hotline.calls.recording import CallRecorder, Track
+
+        tracks = [Track("received", live.peer)]
+        if media.sent is not None:
+            tracks.append(Track("sent", self.client.handle))
+        recorder = CallRecorder(call.call_id, tracks)
+        media.set_taps(
+            received=lambda frame: recorder.feed("received", frame),
+            sent=(lambda frame: recorder.feed("sent", frame)) if media.sent is not None else None,
+        )
+        rec = LiveRecording(recorder, call.recorded_under)
+        live.recording = rec
+        rec.task = asyncio.ensure_future(self._seal_loop(live, rec))
+        self._tasks.add(rec.task)
+        rec.task.add_done_callback(self._tasks.discard)
+
+    async def _seal_loop(self, live: LiveCall, rec: LiveRecording) -> None:
+        """Seal the new audio every interval until the call ends (then :meth:`_seal_rest`
+        has sealed the rest) or the process shuts down (then what is there is sealed)."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(rec.stop.wait(), self.recording_interval_s)
+            stopping = rec.stop.is_set()
+            try:
+                async with self.client._tx() as (state, _account):
+                    if self._queue_chunks(state, live, rec, final=False):
+                        live.warnings += await flush_records(self.client.server, state)
+            except HotlineError as exc:
+                live.warnings.append(f"recording not sealed yet: {exc.code}: {exc.detail}")
+            except OSError as exc:  # the keystore could not be saved: retried next interval
+                live.warnings.append(f"recording not sealed yet: {exc}")
+            if stopping:
+                return
+
+    def _seal_rest(self, state: ClientState, live: LiveCall, rec: LiveRecording) -> None:
+        """The call ended: close the recording and queue the rest (flushed by the caller)."""
+        if rec.stop.is_set():
+            return
+        rec.stop.set()
+        if live.media is not None:
+            live.media.set_taps(received=None, sent=None)
+        rec.recorder.finish()
+        self._queue_chunks(state, live, rec, final=True)
+        for error in rec.recorder.errors:
+            live.warnings.append(f"recording: {error}")
+
+    def _queue_chunks(
+        self, state: ClientState, live: LiveCall, rec: LiveRecording, *, final: bool
+    ) -> int:
+        """Seal the recording's unsealed pages as records (each under MAX_CHUNK_BYTES)."""
+        from hotline.calls.recording import CODEC, MEDIA_TYPE
+
+        call, recorder, queued = live.call, rec.recorder, 0
+        while data := recorder.cut():
+            offset = recorder.offset - len(data)
+            rec.chunks += 1
+            queued += 1
+            last = final and not recorder.pending
+            queue_record(
+                state,
+                kind="call",
+                side="local",
+                now_ms=self.client.now_ms(),
+                sender=call.caller,
+                recipients=[call.callee],
+                conversation=conversation_id(call.caller, call.callee),
+                body=f"call {call.call_id}: recording chunk {rec.chunks}"
+                + (" (last)" if last else ""),
+                detail={
+                    "call_id": call.call_id,
+                    "chunk": str(rec.chunks),
+                    "codec": CODEC,
+                    "media_type": MEDIA_TYPE,
+                    "tracks": ",".join(f"{t.name}={t.speaker}" for t in recorder.tracks),
+                    "offset": str(offset),
+                    "size": str(len(data)),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "final": "1" if last else "0",
+                    "recorded_under": rec.law,
+                    "audio": b64e(data),
+                },
+            )
+            rec.sealed_bytes += len(data)
+        return queued
+
     # -- media news --------------------------------------------------------------------------
     def _media(self, options: MediaOptions | None, ice: list[IceServer]) -> CallMedia:
         from hotline.calls.media import CallMedia  # aiortc loads only when a call starts
 
         return CallMedia(options, ice)
 
-    async def _ice_servers(self) -> list[IceServer]:
-        """The configured ICE servers, else those the home server advertises (fresh TURN
-        credentials each call); none if it advertises none: direct ICE, as on loopback."""
-        if self.ice_servers is not None:
-            return self.ice_servers
+    async def _call_config(self) -> CallsConfig:
+        """What the home server says about calls (ICE servers with fresh TURN credentials,
+        the recording policy); the defaults (direct ICE, no recording) without that route."""
         try:
             config = await self.client.server.call("GET", "/v1/calls/config", response=CallsConfig)
         except (NotFound, MethodNotAllowed):
-            return []
-        return ice_servers_of(config) if config is not None else []
+            return CallsConfig(v=1)
+        return config if config is not None else CallsConfig(v=1)
+
+    def _ice_of(self, config: CallsConfig) -> list[IceServer]:
+        """The configured ICE servers, else those advertised; none: direct ICE (loopback)."""
+        return self.ice_servers if self.ice_servers is not None else ice_servers_of(config)
+
+    async def _ice_servers(self) -> list[IceServer]:
+        """The ICE servers a call made now would use."""
+        if self.ice_servers is not None:
+            return self.ice_servers
+        return self._ice_of(await self._call_config())
 
     def _watch(self, live: LiveCall) -> None:
         assert live.media is not None
@@ -377,4 +588,12 @@ def call_flows(client: HotlineClient) -> CallFlows:
     return client.calls
 
 
-__all__ = ["CALL_EVENT", "CallFlows", "LiveCall", "call_flows"]
+__all__ = [
+    "CALL_EVENT",
+    "RECORDING_INTERVAL_S",
+    "CallFlows",
+    "LiveCall",
+    "LiveRecording",
+    "RecordingNotice",
+    "call_flows",
+]

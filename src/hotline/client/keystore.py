@@ -114,7 +114,9 @@ class Keystore:
         try:
             state = self.load()
             yield state
-            self.save(state)
+            # Sealing and the two fsyncs run off the event loop, so a device's websocket and
+            # timers (and other clients in the same process) keep running meanwhile.
+            await asyncio.to_thread(self.save, state)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
             lock.close()

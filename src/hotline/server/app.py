@@ -40,7 +40,8 @@ async def server_info(request: Request) -> Response:
 
 
 async def calls_config(request: Request) -> Response:
-    """The STUN/TURN servers devices should use, with short-lived TURN credentials."""
+    """The STUN/TURN servers devices should use, with short-lived TURN credentials, and the
+    call recording policy (with the archive's law when calls must be recorded)."""
     caller = await authenticate(request)
     config = state_of(request).config
     entries = []
@@ -52,6 +53,10 @@ async def calls_config(request: Request) -> Response:
             )
         entries.append(
             IceServerEntry(urls=list(config.turn_urls), username=username, credential=credential)
+        )
+    if config.call_recording == "required" and config.archive is not None:
+        return ok(
+            CallsConfig(v=1, ice_servers=entries, recording="required", law=config.archive.law)
         )
     return ok(CallsConfig(v=1, ice_servers=entries))
 

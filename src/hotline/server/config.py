@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from hotline.wire.codec import Signed
-
     from hotline.server.records_log import ArchiveSettings
+    from hotline.wire.codec import Signed
 
 
 def default_database_url(data_dir: Path) -> str:
@@ -56,3 +55,12 @@ class ServerConfig:
     turn_urls: tuple[str, ...] = ()
     #: coturn ``static-auth-secret``: devices get short-lived credentials derived from it
     turn_secret: bytes | None = None
+    #: "required": devices record calls into the archive (under its law), both parties told
+    #: before connecting; "off": calls are not recorded. "required" needs an archive.
+    call_recording: str = "off"
+
+    def __post_init__(self) -> None:
+        if self.call_recording not in ("required", "off"):
+            raise ValueError(f"call_recording is 'required' or 'off', not {self.call_recording!r}")
+        if self.call_recording == "required" and self.archive is None:
+            raise ValueError("call_recording='required' needs a records archive to record into")

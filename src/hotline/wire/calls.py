@@ -1,11 +1,12 @@
-"""Call setup data the home server advertises: ICE (STUN/TURN) servers, ``GET /v1/calls/config``."""
+"""Call setup data the home server advertises (``GET /v1/calls/config``): ICE (STUN/TURN)
+servers, and whether its principals' calls are recorded into the archive, under which law."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -23,13 +24,21 @@ class IceServerEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     credential: Annotated[str, msgspec.Meta(max_length=256)] = ""
 
 
+CallRecordingPolicy = Literal["required", "off"]
+
+
 class CallsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The body of ``GET /v1/calls/config``: the ICE servers this home server offers."""
+    """The body of ``GET /v1/calls/config``: the ICE servers this home server offers, and its
+    call recording policy: ``required`` means every call of its principals is recorded into the
+    records archive under ``law`` (the archive's law), with both parties told before connecting;
+    ``off`` means calls are not recorded (their call detail records still are)."""
 
     v: Version
     ice_servers: Annotated[list[IceServerEntry], msgspec.Meta(max_length=8)] = msgspec.field(
         default_factory=list
     )
+    recording: CallRecordingPolicy = "off"
+    law: Annotated[str, msgspec.Meta(max_length=512)] = ""
 
 
 def turn_rest_credentials(
