@@ -73,6 +73,9 @@ async def _print_events(client: HotlineClient) -> None:
             console.print(f"[bold yellow]⚠ {escape(event.text)}[/]", highlight=False)
         elif event.kind == "message":
             console.print(f"[dim]message from {escape(event.contact)}:[/] {escape(event.text)}")
+        elif event.kind == "call" and "recording notice" in event.text:
+            # Told before the call connects: who records it and under which law.
+            console.print(f"[bold blue]ⓡ {escape(event.text)}[/]", highlight=False)
 
 
 async def _converse(flows: CallFlows, live: LiveCall, seconds: float | None) -> None:
