@@ -177,7 +177,7 @@ async def test_downgraded_or_forged_policy_is_refused(tmp_path: Path) -> None:
 
         alice.server = ServerApi(server.url)
         try:
-            warnings = [e.text for e in await alice.refresh_policy()]
+            warnings = [e.text for e in await alice.refresh_policy(force=True)]
             assert len(warnings) == 1 and code in warnings[0]
             pin = policy_pin.current(alice.keystore.load())
             assert pin is not None and pin.version == 3  # the newer, genuine policy stays

@@ -103,6 +103,11 @@ async def demo_call(
         "answered: DTLS-SRTP media flows, the DTLS fingerprint matched the one "
         "signalled end to end",
     )
+    told = call_flows(pm).get(call_id).notices
+    check(
+        bool(told),
+        "before it connected, Ottawa's device was told the call is recorded, and under which law",
+    )
     await asyncio.sleep(4.0)
     await call_flows(potus).hangup(call_id)
     await _pump(calls, lambda: state(pm, call_id) is CallState.ENDED)
@@ -122,8 +127,11 @@ async def demo_call(
             for r in records
             if r.kind == "call" and r.side == "local" and r.detail.get("call_id") == call_id
         ]
+        chunks = [d for d in cdrs if "chunk" in d]
+        cdrs = [d for d in cdrs if "chunk" not in d]
         states = " → ".join(dict.fromkeys(d.get("state", "?") for d in cdrs))
         check(
-            bool(cdrs) and cdrs[-1].get("outcome") == "answered",
-            f"{gov.domain}'s archive holds {len(cdrs)} call records ({states}), outcome answered",
+            bool(cdrs) and cdrs[-1].get("outcome") == "answered" and bool(chunks),
+            f"{gov.domain}'s archive holds {len(cdrs)} call records ({states}), outcome "
+            f"answered, and {len(chunks)} sealed recording chunk(s) (Opus in Ogg)",
         )

@@ -71,6 +71,7 @@ class Government:
                 archive=archive,
                 server_key=server_key,
                 retry_base=0.05,
+                call_recording="required",
                 retry_max=1.0,
             )
         )

@@ -62,7 +62,7 @@ def sign(
 async def show() -> None:
     """Show the policy in force on this device (verified against the pinned organisation key)."""
     async with opened() as client:
-        for event in await client.refresh_policy():
+        for event in await client.refresh_policy(force=True):
             console.print(f"[bold yellow]warning[/] {escape(event.text)}")
         state = client.keystore.load()
         policy = policy_pin.current(state)

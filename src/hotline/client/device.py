@@ -78,6 +78,8 @@ from hotline.wire.records import RecordKind
 ONE_TIME_KEY_TARGET = 50
 ONE_TIME_KEY_LOW = 20
 CARD_VALIDITY_DAYS = 30
+#: seconds between two checks for a new organisation policy
+POLICY_REFRESH = 300.0
 
 
 def _device_keys(account: DeviceAccount, device_id: str) -> DeviceKeys:
@@ -96,6 +98,7 @@ class HotlineClient:
         self._domain: str | None = None
         self._tx_lock = asyncio.Lock()
         self.sas = SasFlows(self)
+        self._policy_checked_at = float("-inf")
         #: handles "call" envelopes (the calls layer; None would disable calls)
         self.calls: CallFlows | None = CallFlows(self)
         state = keystore.load()
@@ -731,8 +734,14 @@ class HotlineClient:
 
         return reencrypt
 
-    async def refresh_policy(self) -> list[ClientEvent]:
-        """Take a newer signed policy; a forged or downgraded one is refused, loudly."""
+    async def refresh_policy(self, *, force: bool = False) -> list[ClientEvent]:
+        """Take a newer signed policy; a forged or downgraded one is refused, loudly.
+
+        Asked at most every ``POLICY_REFRESH`` seconds unless ``force``.
+        """
+        if not force and self.clock() - self._policy_checked_at < POLICY_REFRESH:
+            return []
+        self._policy_checked_at = self.clock()
         async with self._tx() as (state, _):
             try:
                 await policy_pin.fetch(self.server, state)

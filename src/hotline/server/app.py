@@ -18,6 +18,7 @@ from hotline.server import routes_messages as msgs
 from hotline.server import routes_records as recs
 from hotline.server.config import ServerConfig
 from hotline.server.context import ServerState, authenticate, state_of
+from hotline.server.logs import configure_logging
 from hotline.server.openapi import build_openapi
 from hotline.server.outbound import OutboundWorker
 from hotline.server.policy_gate import load_policy, record_policy
@@ -75,6 +76,7 @@ async def openapi(request: Request) -> Response:
 
 def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
     """Build the app. Without ``store`` it opens (and migrates) ``config.database_url``."""
+    configure_logging()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
