@@ -166,3 +166,25 @@ async def test_many_pending_records_are_uploaded_in_batches_under_the_cap(
             )
     assert await washington.flush_records() == []
     assert washington.keystore.load().pending_records == []
+
+
+async def test_receipts_carry_consistency_proofs(connected_pair, monkeypatch) -> None:
+    """A device that says which tree size it verified gets the consistency proof in the
+    receipt: no extra round trip per record (and the proof is still checked)."""
+    washington, ottawa = connected_pair
+    asked: list[str] = []
+    original = ServerApi.call
+
+    async def counting(self, method, path, *args, **kwargs):
+        if path == "/v1/records/consistency":
+            asked.append(path)
+        return await original(self, method, path, *args, **kwargs)
+
+    monkeypatch.setattr(ServerApi, "call", counting)
+    for n in range(3):
+        entry = await washington.send_text(ottawa.handle, f"proof {n}")
+        assert entry.warnings == [] and entry.record_index >= 0
+        await ottawa.sync()
+        await ottawa.send_text(washington.handle, f"reply {n}")
+        await washington.sync()
+    assert asked == []

@@ -163,7 +163,10 @@ async def check_receipt(
         raise MalformedInput(f"receipt from log {head.log_id}, not {state.archive.log_id}")
     proof = [b64d(p) for p in receipt.inclusion]
     verify_inclusion(hash_leaf(leaf), receipt.leaf_index, head.size, proof, head.root)
-    await _check_consistency(server, state, head)
+    offered = None
+    if state.last_head is not None and receipt.consistency_from == state.last_head.size:
+        offered = [b64d(p) for p in receipt.consistency]
+    await _check_consistency(server, state, head, offered)
     if state.last_head is None or head.size > state.last_head.size:
         state.last_head = HeadState(
             size=head.size,
@@ -174,7 +177,10 @@ async def check_receipt(
     return receipt.leaf_index
 
 
-async def _check_consistency(server: ServerApi, state: ClientState, head: TreeHead) -> None:
+async def _check_consistency(
+    server: ServerApi, state: ClientState, head: TreeHead, offered: list[bytes] | None = None
+) -> None:
+    """Check ``head`` extends the last head seen (a proof in the receipt, else ask for one)."""
     last = state.last_head
     if last is None:
         return
@@ -186,22 +192,25 @@ async def _check_consistency(server: ServerApi, state: ClientState, head: TreeHe
     small, big = sorted(((last.size, old_root), (head.size, head.root)))
     if small[0] == 0:
         return  # every tree extends the empty one
+    proof = offered if offered is not None and small[0] == last.size else None
+    if proof is None:
+        try:
+            reply = await server.call(
+                "GET",
+                "/v1/records/consistency",
+                response=ConsistencyResponse,
+                params={"first": str(small[0]), "second": str(big[0])},
+            )
+        except TreeRangeInvalid as exc:
+            raise LogInconsistent(
+                f"the log no longer reaches size {big[0]}, which it signed before: rollback",
+                seen=last.size,
+                got=head.size,
+            ) from exc
+        assert reply is not None
+        proof = [b64d(p) for p in reply.proof]
     try:
-        reply = await server.call(
-            "GET",
-            "/v1/records/consistency",
-            response=ConsistencyResponse,
-            params={"first": str(small[0]), "second": str(big[0])},
-        )
-    except TreeRangeInvalid as exc:
-        raise LogInconsistent(
-            f"the log no longer reaches size {big[0]}, which it signed before: rollback",
-            seen=last.size,
-            got=head.size,
-        ) from exc
-    assert reply is not None
-    try:
-        verify_consistency(small[0], big[0], [b64d(p) for p in reply.proof], small[1], big[1])
+        verify_consistency(small[0], big[0], proof, small[1], big[1])
     except ProofInvalid as exc:
         raise LogInconsistent(
             f"the log at size {head.size} does not extend the one seen at size {last.size}: "
@@ -219,10 +228,11 @@ async def flush_records(server: ServerApi, state: ClientState) -> list[str]:
     while state.pending_records:
         batch = _next_batch(state.pending_records)
         try:
+            known = state.last_head.size if state.last_head is not None else 0
             reply = await server.call(
                 "POST",
                 "/v1/records",
-                RecordsUpload(leaves=[p.leaf for p in batch]),
+                RecordsUpload(leaves=[p.leaf for p in batch], known_size=known),
                 RecordsResponse,
             )
         except HotlineError as exc:

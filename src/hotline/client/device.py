@@ -678,6 +678,7 @@ class HotlineClient:
             ciphertexts=ciphertexts,
             record=b64e(leaf) if leaf is not None else None,
             content_class=content,
+            known_tree_size=state.last_head.size if state.last_head is not None else 0,
         )
 
     async def _deliver(

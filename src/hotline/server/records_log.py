@@ -159,14 +159,23 @@ class RecordsLog:
         self._head = (size, signed)
         return self._head
 
-    async def receipt(self, store: Store, record_id: str, index: int, now: float) -> RecordReceipt:
+    async def receipt(
+        self, store: Store, record_id: str, index: int, now: float, known_size: int = 0
+    ) -> RecordReceipt:
+        """Leaf index, signed head, inclusion proof and, when the client told us the largest
+        size it verified, the consistency proof from there (RFC 9162 §2.1.4)."""
         size, signed = await self.signed_head(store, now)
         proof = self.tree.inclusion_proof(index, size)
+        consistency: list[bytes] = []
+        if 0 < known_size < size:
+            consistency = self.tree.consistency_proof(known_size, size)
         return RecordReceipt(
             record_id=record_id,
             leaf_index=index,
             tree_head=SignedHead(head=b64e(signed.head_bytes), signature=b64e(signed.signature)),
             inclusion=[b64e(p) for p in proof],
+            consistency_from=known_size if consistency else 0,
+            consistency=[b64e(p) for p in consistency],
         )
 
     async def server_record(

@@ -115,7 +115,9 @@ async def send(request: Request) -> Response:
     if record is not None and state.records is not None:
         index = await state.store.record_index(record.record_id)
         if index is not None:
-            receipt = await state.records.receipt(state.store, record.record_id, index, now)
+            receipt = await state.records.receipt(
+                state.store, record.record_id, index, now, body.known_tree_size
+            )
     return ok(
         api.SendResponse(message_id=body.message_id, stored=stored, receipt=receipt), status=201
     )

@@ -33,7 +33,7 @@ async def submit(request: Request) -> Response:
     now = state.now()
     indices = await state.store.append_records(leaves, now)
     receipts = [
-        await records.receipt(state.store, leaf.record_id, index, now)
+        await records.receipt(state.store, leaf.record_id, index, now, body.known_size)
         for leaf, index in zip(leaves, indices, strict=True)
     ]
     return ok(RecordsResponse(receipts=receipts), status=201)

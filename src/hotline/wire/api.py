@@ -134,6 +134,9 @@ class SendRequest(Frozen, frozen=True):
     #: declared content class, so the server can enforce policy on ciphertext (the recipient's
     #: device checks it against the decrypted envelope)
     content_class: ContentClass = "message"
+    #: the largest records-log size this device has verified: the receipt then carries the
+    #: consistency proof from it
+    known_tree_size: Counter = 0
 
 
 class SendResponse(Frozen, frozen=True):

@@ -92,10 +92,17 @@ class RecordReceipt(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     leaf_index: Counter
     tree_head: SignedHead
     inclusion: Annotated[list[Key32], msgspec.Meta(max_length=64)]
+    #: consistency proof from the tree size the client said it knows (saves it a round trip)
+    consistency_from: Counter = 0
+    consistency: Annotated[list[Key32], msgspec.Meta(max_length=128)] = msgspec.field(
+        default_factory=list
+    )
 
 
 class RecordsUpload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     leaves: Annotated[list[B64], msgspec.Meta(min_length=1, max_length=MAX_RECORDS_PER_UPLOAD)]
+    #: the largest tree size this device has verified (0: none)
+    known_size: Counter = 0
 
 
 class RecordsResponse(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
