@@ -134,3 +134,35 @@ async def test_removed_device_cannot_decrypt_anything_sent_afterwards(
                 )
     finally:
         await phone.close()
+
+
+async def test_per_device_rate_limit(tmp_path: Path) -> None:
+    import time
+
+    import httpx
+
+    server, stop = await start_server(tmp_path / "s.db", rate_per_second=0.001, rate_burst=5)
+    try:
+        token = await issue_enrolment(server.store, f"alice@{server.config.domain}", time.time())
+        alice = await HotlineClient.register(
+            tmp_path / "alice",
+            PASSPHRASE,
+            server_url=server.url,
+            enrolment_token=token,
+            handle=f"alice@{server.config.domain}",
+            display_name="A",
+            scrypt=FAST_SCRYPT,
+        )
+        try:
+            await alice.login()
+            async with httpx.AsyncClient(base_url=server.url) as http:
+                headers = {"authorization": f"Bearer {alice.server.token}"}
+                codes = [
+                    (await http.get("/v1/inbox", headers=headers)).status_code for _ in range(8)
+                ]
+            assert codes[-1] == 429 and 200 in codes
+            assert codes.index(429) <= 5  # the burst, less what registration already used
+        finally:
+            await alice.close()
+    finally:
+        await stop()
