@@ -19,6 +19,8 @@ class MediaOptions:
 
     play: Path | None = None
     record: Path | None = None
+    #: use the system's default microphone / speaker where ``play`` / ``record`` are not given
+    sound_card: bool = False
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,8 @@ class TimedTrack(MediaStreamTrack):
         self.source.stop()
 
 
+#: FFmpeg device formats tried for the sound card, in order
+SOUND_BACKENDS = ("pulse", "alsa")
 StateCallback = Callable[[str], None]
 
 
@@ -94,6 +96,7 @@ class CallMedia:
         self._sink: MediaRecorder | MediaBlackhole = MediaBlackhole()
         self._closed = False
         self._received_tap: Tap | None = None
+        self.warnings: list[str] = []
         try:
             if options.play is not None:
                 self._player = MediaPlayer(str(options.play))
@@ -101,6 +104,8 @@ class CallMedia:
                 self._sink = MediaRecorder(str(options.record))
         except Exception as exc:  # av raises its own OSError subclasses and ValueError
             raise CallFailed(f"cannot open the call's media file: {exc}") from exc
+        if options.sound_card:
+            self._open_sound_card(microphone=options.play is None, speaker=options.record is None)
         audio = self._player.audio if self._player is not None else None
         if audio is not None:
             self.sent = TimedTrack(audio)
@@ -109,6 +114,25 @@ class CallMedia:
             self.pc.addTransceiver("audio", direction="sendrecv")
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_connection_state)
+
+    def _open_sound_card(self, *, microphone: bool, speaker: bool) -> None:
+        """The system's default microphone and speaker through FFmpeg (PulseAudio, else ALSA).
+
+        Where none exists (a server, CI), the call goes on without: nothing is sent or heard,
+        and ``warnings`` says so.
+        """
+        for backend in SOUND_BACKENDS:
+            try:
+                if microphone and self._player is None:
+                    self._player = MediaPlayer("default", format=backend)
+                if speaker and isinstance(self._sink, MediaBlackhole):
+                    self._sink = MediaRecorder("default", format=backend)
+            except Exception:  # noqa: S112 - av: no such device or backend; try the next
+                continue
+        if microphone and self._player is None:
+            self.warnings.append("no microphone found: nothing is sent")
+        if speaker and isinstance(self._sink, MediaBlackhole):
+            self.warnings.append("no speaker found: what the other side says is not played")
 
     # -- SDP offer/answer (RFC 3264) -------------------------------------------------------
     async def create_offer(self) -> str:

@@ -108,13 +108,14 @@ def _report(live: LiveCall) -> None:
         raise typer.Exit(1)
 
 
+def _media_warnings(live: LiveCall) -> None:
+    for warning in live.media.warnings if live.media is not None else []:
+        console.print(f"[yellow]{escape(warning)}[/]")
+
+
 def _media(play: Path | None, record: Path | None) -> MediaOptions:
-    if play is None and record is None:
-        console.print(
-            "[dim]no --play/--record: nothing is sent and what you receive is discarded "
-            "(sound-card audio is not wired yet)[/]"
-        )
-    return MediaOptions(play=play, record=record)
+    """Files where given; the sound card (default microphone/speaker) for the rest."""
+    return MediaOptions(play=play, record=record, sound_card=True)
 
 
 @run_async
@@ -128,6 +129,7 @@ async def call(
     media = _media(play, record)
     async with _call_session() as (_client, flows):
         call_id = await flows.start_call(contact, media)
+        _media_warnings(flows.get(call_id))
         live = flows.get(call_id)
         console.print(f"calling {escape(live.peer)} … [dim](call {call_id})[/]")
         await _converse(flows, live, seconds)
@@ -154,5 +156,6 @@ async def answer(
             raise typer.Exit(1) from None
         console.print(f"answering {escape(live.peer)} [dim](call {live.call_id})[/]")
         await flows.accept(live.call_id, media)
+        _media_warnings(live)
         await _converse(flows, live, seconds)
     _report(live)
