@@ -655,12 +655,20 @@ def test_server_answers_hostile_bodies_with_problems(tmp_path: Path) -> None:
 def _is_problem_or_success(reply: httpx.Response) -> bool:
     if reply.status_code < 400:
         return True  # a mutation can still be a valid request
-    if reply.status_code >= 500:
+    if reply.status_code >= 500 and not _peer_down(reply):
         return False
     if not reply.headers.get("content-type", "").startswith("application/problem+json"):
         return False
     with contextlib.suppress(ValueError):
         return bool(reply.json().get("code"))
+    return False
+
+
+def _peer_down(reply: httpx.Response) -> bool:
+    """503 ``server_unavailable`` for a request relayed to a pinned peer that is not running
+    is the right answer (retry later), not a crash: the test pins peers it never starts."""
+    with contextlib.suppress(ValueError):
+        return reply.status_code == 503 and reply.json().get("code") == "server_unavailable"
     return False
 
 
