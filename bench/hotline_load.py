@@ -72,8 +72,18 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def hotline_server(handles: list[str], profile: Path | None = None) -> AsyncIterator[Server]:
-    """Start ``hotline_server.py`` on a free loopback port; stopped and deleted on the way out."""
+async def hotline_server(
+    handles: list[str],
+    profile: Path | None = None,
+    *,
+    database_url: str | None = None,
+    workers: int = 1,
+) -> AsyncIterator[Server]:
+    """Start ``hotline_server.py`` on a free loopback port; stopped and deleted on the way out.
+
+    ``database_url`` (default: SQLite in the data dir) and ``workers`` (uvicorn worker
+    processes behind the one port; more than one needs PostgreSQL) are passed through.
+    """
     benchlib.BENCH_DIR.joinpath(".work").mkdir(exist_ok=True)
     data = benchlib.BENCH_DIR / ".work" / f"hotline-{secrets.token_hex(4)}"
     data.mkdir()
@@ -99,6 +109,8 @@ async def hotline_server(handles: list[str], profile: Path | None = None) -> Asy
                 "--enrol",
                 str(data / "handles.json"),
                 *(["--profile", str(profile.resolve())] if profile else []),
+                *(["--database-url", database_url] if database_url else []),
+                *(["--workers", str(workers)] if workers != 1 else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -177,7 +189,15 @@ async def wait_all(pairs: list[Pair], plans: list[list[str]], deadline: float) -
         await asyncio.sleep(0.01)
 
 
-async def run_level(server: Server, pairs: list[Pair], messages: int, phase: str) -> dict[str, Any]:
+async def run_level(
+    server: Server,
+    pairs: list[Pair],
+    messages: int,
+    phase: str,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One timed level. ``extra``: more processes to measure, name -> an object with
+    ``cpu_seconds()`` and ``memory_kib()`` like :class:`benchlib.ProcStats` (e.g. PostgreSQL)."""
     for pair in pairs:
         await pair.sender.sync()  # drain delivery receipts of earlier runs (untimed)
         assert pair.listener is not None
@@ -188,33 +208,49 @@ async def run_level(server: Server, pairs: list[Pair], messages: int, phase: str
     starts: dict[str, float] = {}
     window = benchlib.Window(server.stats)
     client = benchlib.Window(benchlib.ProcStats(os.getpid()))
+    others = {name: benchlib.Window(stats) for name, stats in (extra or {}).items()}
     window.start()
     client.start()
+    for other in others.values():
+        other.start()
     deadline = time.monotonic() + RUN_TIMEOUT
     await asyncio.gather(*(send(p, texts, starts) for p, texts in zip(pairs, plans, strict=True)))
     await wait_all(pairs, plans, deadline)
     server_use, client_use = window.stop(), client.stop()
+    other_use = {name: other.stop() for name, other in others.items()}
     arrivals: dict[str, float] = {}
     for pair in pairs:
         assert pair.listener is not None
         arrivals |= pair.listener.arrivals
-    return benchlib.rate_and_latency(starts, arrivals) | {
-        "pairs": len(pairs),
-        "messages_per_sender": messages,
-        "server": server_use,
-        "load_generator": client_use,
-    }
+    return (
+        benchlib.rate_and_latency(starts, arrivals)
+        | {
+            "pairs": len(pairs),
+            "messages_per_sender": messages,
+            "server": server_use,
+            "load_generator": client_use,
+        }
+        | other_use
+    )
 
 
 async def measure(
-    plan: list[tuple[int, int]], warmup: int, profile: Path | None = None
+    plan: list[tuple[int, int]],
+    warmup: int,
+    profile: Path | None = None,
+    *,
+    database_url: str | None = None,
+    workers: int = 1,
+    extra: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     most = max(n for n, _ in plan)
     handles = [f"{side}{i}@{DOMAIN}" for i in range(most) for side in "sr"]
     runs = []
     home = benchlib.BENCH_DIR / ".work" / f"clients-{secrets.token_hex(4)}"
     try:
-        async with hotline_server(handles, profile) as server:
+        async with hotline_server(
+            handles, profile, database_url=database_url, workers=workers
+        ) as server:
             print(f"[hotline] server at {server.url}; {2 * most} clients ...", flush=True)
             setup = time.perf_counter()
             sem = asyncio.Semaphore(4)
@@ -233,7 +269,7 @@ async def measure(
                 await run_level(server, pairs, warmup, "warmup")
                 for n, m in plan:
                     print(f"[hotline] {n} pair(s) x {m} messages ...", flush=True)
-                    run = await run_level(server, pairs[:n], m, f"n{n}")
+                    run = await run_level(server, pairs[:n], m, f"n{n}", extra)
                     run["setup_s_all_pairs"] = setup_s
                     print(
                         f"[hotline]   {run.get('messages_per_s', 0):.1f} msg/s, "

@@ -9,7 +9,7 @@ import pytest
 from test_conformance import enrol, item
 
 from hotline.records.hasher import hash_leaf
-from hotline.store import LogLeaf, Store, TreeHeadRow
+from hotline.store import LogLeaf, SqlStore, Store, TreeHeadRow, open_store
 from hotline.wire.errors import AlreadyExists, UnknownDevice
 
 
@@ -93,10 +93,32 @@ async def test_tree_heads(store: Store) -> None:
     assert await store.latest_tree_head() is None
     for size in (1, 3, 2):
         await store.put_tree_head(TreeHeadRow(size, b"head%d" % size, bytes(64), float(size)))
-    await store.put_tree_head(TreeHeadRow(3, b"other", bytes(64), 9.0))  # first one kept
+    kept = await store.put_tree_head(TreeHeadRow(3, b"other", bytes(64), 9.0))  # first one kept
+    assert (kept.head, kept.created_at) == (b"head3", 3.0)  # and returned: it is authoritative
     heads = await store.tree_heads()
     assert [(h.size, h.head) for h in heads] == [(1, b"head1"), (2, b"head2"), (3, b"head3")]
     assert [h.size for h in await store.tree_heads(after_size=1, limit=1)] == [2]
     latest = await store.latest_tree_head()
     assert latest is not None and latest.size == 3
     assert hashlib.sha256(latest.head).digest()
+
+
+async def test_racing_heads_for_one_size_all_get_the_first(store: SqlStore) -> None:
+    """Two workers (their own connections) sign the same size at once, with different
+    timestamps: both get back the one head that was stored."""
+    url = store.engine.url.render_as_string(hide_password=False)
+    workers = [await open_store(url) for _ in range(4)]
+    try:
+        for size in range(1, 11):
+            got = await asyncio.gather(
+                *(
+                    w.put_tree_head(TreeHeadRow(size, b"w%d-%d" % (n, size), bytes(64), float(n)))
+                    for n, w in enumerate(workers)
+                )
+            )
+            assert len({g.head for g in got}) == 1
+            (stored,) = await store.tree_heads(after_size=size - 1, limit=1)
+            assert stored.head == got[0].head
+    finally:
+        for worker in workers:
+            await worker.close()

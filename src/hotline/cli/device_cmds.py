@@ -1,16 +1,20 @@
-"""``hotline devices``: list, provision and remove this principal's devices."""
+"""``hotline devices``: list, link (join/approve), provision and remove this principal's devices."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
 
+import segno
 import typer
 from rich.table import Table
 
 from hotline.cli.client_cmds import opened
-from hotline.cli.common import console, passphrase, run_async
+from hotline.cli.common import console, home_dir, passphrase, run_async
+from hotline.client.enrolment import approve_link, finish_join, open_link, start_join
+from hotline.client.keystore import Keystore
 from hotline.client.linked_devices import list_devices, provision_device, remove_device
+from hotline.wire.errors import AlreadyExists
 
 devices_app = typer.Typer(help="List, add and remove your devices.", no_args_is_help=False)
 
@@ -49,3 +53,58 @@ async def devices_remove(device_id: str) -> None:
     async with opened() as client:
         await remove_device(client, device_id)
     console.print(f"Device {device_id} removed from your signed device list.")
+
+
+@devices_app.command("join")
+@run_async
+async def devices_join(
+    server: Annotated[str, typer.Option(help="Your home server URL, e.g. http://127.0.0.1:8448")],
+    qr: Annotated[bool, typer.Option("--qr", help="Also draw the code as a QR code.")] = False,
+    png: Annotated[Path | None, typer.Option(help="Write the QR code as PNG.")] = None,
+    svg: Annotated[Path | None, typer.Option(help="Write the QR code as SVG.")] = None,
+) -> None:
+    """On a NEW device: show a one-time enrolment code, wait until one of your existing devices
+    approves it (hotline devices approve CODE), then set this device up in HOTLINE_HOME."""
+    home = home_dir()
+    if Keystore.exists(home):
+        raise AlreadyExists(f"a keystore already exists in {home}; use another HOTLINE_HOME")
+    console.print("Passphrase for this NEW device's keystore:")
+    secret = passphrase(confirm=True)
+    pending = await start_join(server)
+    code = str(pending.code)
+    console.print("On one of your existing devices run:")
+    console.print(f"  hotline devices approve '{code}'", highlight=False, soft_wrap=True)
+    picture = segno.make(code, error="m")
+    if qr:
+        picture.terminal(compact=True)
+    if png:
+        picture.save(str(png), kind="png", scale=4)
+    if svg:
+        picture.save(str(svg), kind="svg", scale=4)
+    console.print(f"This device's key fingerprint: [bold]{pending.fingerprint}[/]")
+    console.print("[dim]Waiting for approval (the code expires in 10 minutes)…[/]")
+    client = await finish_join(pending, home, secret)
+    await client.close()
+    console.print(f"Linked: this is device {client.device_id} of [bold]{client.handle}[/].")
+    console.print("[dim]Your contacts' safety numbers with you are unchanged.[/]")
+
+
+@devices_app.command("approve")
+@run_async
+async def devices_approve(
+    code: Annotated[str, typer.Argument(help="The hotline-link: code the new device shows.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do not ask to compare the fingerprint.")
+    ] = False,
+) -> None:
+    """On an EXISTING device: approve a new device of yours from its enrolment code. It gets
+    your identity key, contacts and settings (not your message history)."""
+    async with opened() as client:
+        request = await open_link(client, code)
+        console.print(f"New device {request.device.device_id} wants to join as {client.handle}.")
+        console.print(f"Its key fingerprint: [bold]{request.fingerprint}[/]")
+        if not yes and not typer.confirm("Does the new device show the same fingerprint?"):
+            console.print("Not approved; nothing was changed.")
+            raise typer.Exit(1)
+        await approve_link(client, request)
+    console.print(f"Device {request.device.device_id} approved and added to your device list.")

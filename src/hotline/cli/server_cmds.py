@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -18,17 +17,21 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from hotline.cli.common import console, run_async
 from hotline.records.custodian_keys import fingerprint
-from hotline.server.admin import (
-    archive_settings,
-    issue_enrolment,
-    load_server_key,
-    policy_settings,
-)
+from hotline.server.admin import issue_enrolment, load_server_key
 from hotline.server.app import create_app
-from hotline.server.config import ServerConfig, default_database_url
+from hotline.server.config import default_database_url
+from hotline.server.factory import (
+    call_recording_policy,
+    config_from_data_dir,
+    is_postgres,
+    resolve_domain,
+    serve_workers,
+)
 from hotline.store import open_store
 from hotline.wire.encoding import b64d, b64e
 from hotline.wire.errors import HotlineError, MalformedInput
+
+__all__ = ["call_recording_policy", "server_app"]
 
 server_app = typer.Typer(
     help="Run the home server (no subcommand) or administer it.", no_args_is_help=False
@@ -50,47 +53,6 @@ Domain = Annotated[
         help="This server's domain: handles are name@domain. Fixed at first start.",
     ),
 ]
-
-
-CALL_RECORDING_FILE = "call-recording.txt"
-
-
-def call_recording_policy(data_dir: Path, value: str | None) -> str:
-    """The call recording policy kept in the data dir (``call-recording.txt``), first replaced
-    by ``value`` when given; "off" when never set.
-
-    Raises:
-        MalformedInput: not "required" or "off".
-    """
-    path = data_dir / CALL_RECORDING_FILE
-    if value is not None:
-        if value not in ("required", "off"):
-            raise MalformedInput(f"--call-recording is 'required' or 'off', not {value!r}")
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.write_text(value + "\n")
-    policy = path.read_text().strip() if path.exists() else "off"
-    if policy not in ("required", "off"):
-        raise MalformedInput(f"{path} says {policy!r}; it must be 'required' or 'off'")
-    return policy
-
-
-def resolve_domain(data_dir: Path, domain: str | None) -> str:
-    """The domain recorded in ``server.json`` (written on first use), checked against ``domain``.
-
-    Raises:
-        MalformedInput: no domain known yet, or a different one than recorded.
-    """
-    settings = data_dir / "server.json"
-    if settings.exists():
-        recorded = str(json.loads(settings.read_text())["domain"])
-        if domain and domain != recorded:
-            raise MalformedInput(f"this server's domain is {recorded}, not {domain}")
-        return recorded
-    if not domain:
-        raise MalformedInput("first start needs --domain (e.g. --domain washington.example)")
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    settings.write_text(json.dumps({"domain": domain}))
-    return domain
 
 
 @server_app.callback(invoke_without_command=True)
@@ -121,31 +83,39 @@ def serve(
             "connect (kept in the data dir; default off).",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes sharing the port (uvicorn multiprocess). More than one "
+            "needs PostgreSQL (HOTLINE_DATABASE_URL): workers share state only through it.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the home server (HTTP API + websocket push) until interrupted."""
     if ctx.invoked_subcommand is not None:
         return
+    if workers > 1 and not is_postgres(default_database_url(data_dir)):
+        raise typer.BadParameter(
+            f"--workers {workers} needs PostgreSQL: SQLite allows one process only. Set "
+            "HOTLINE_DATABASE_URL=postgresql://USER@HOST/DB, or run with --workers 1.",
+            param_hint="--workers",
+        )
     try:
-        resolved = resolve_domain(data_dir, domain)
-        archive = archive_settings(data_dir, custodian_key, records_law)
-        signed_policy, org = policy_settings(data_dir, policy, org_key)
-        recording = call_recording_policy(data_dir, call_recording)
-        if recording == "required" and archive is None:
-            raise MalformedInput(
-                "--call-recording required needs a records archive (--custodian-key) to record into"
-            )
+        config = config_from_data_dir(
+            data_dir,
+            domain,
+            custodian_key=custodian_key,
+            records_law=records_law,
+            policy=policy,
+            org_key=org_key,
+            call_recording=call_recording,
+        )
     except HotlineError as exc:
         raise typer.BadParameter(f"[{exc.code}] {exc.detail}") from None
-    config = ServerConfig(
-        domain=resolved,
-        database_url=default_database_url(data_dir),
-        archive=archive,
-        server_key=load_server_key(data_dir),
-        policy=signed_policy,
-        org_key=org,
-        call_recording=recording,
-    )
-    console.print(f"Hotline home server for [bold]{resolved}[/] on http://{host}:{port}")
+    resolved, archive, recording = config.domain, config.archive, config.call_recording
+    shown = f" ({workers} workers)" if workers > 1 else ""
+    console.print(f"Hotline home server for [bold]{resolved}[/] on http://{host}:{port}{shown}")
     if archive is None:
         console.print(
             "[bold yellow]No records archive:[/] messages are not captured. "
@@ -161,13 +131,17 @@ def serve(
             if recording == "required"
             else "Calls are not recorded (call detail records are)."
         )
-    uvicorn.run(
-        create_app(config),
-        host=host,
-        port=port,
-        ws="websockets-sansio",
-        log_level=os.environ.get("HOTLINE_LOG_LEVEL", "warning"),
-    )
+    log_level = os.environ.get("HOTLINE_LOG_LEVEL", "warning")
+    if workers == 1:
+        uvicorn.run(
+            create_app(config), host=host, port=port, ws="websockets-sansio", log_level=log_level
+        )
+        return
+    # Each worker builds its app from the data dir (the keys now exist there, so all sign
+    # with the same ones) and shares everything else through PostgreSQL.
+    os.environ["HOTLINE_SERVER_DATA"] = str(data_dir.resolve())
+    os.environ["HOTLINE_DOMAIN"] = resolved
+    serve_workers("hotline.server.factory:app_from_env", workers, host, port, log_level)
 
 
 @server_app.command("enrol")

@@ -1,7 +1,9 @@
 """A principal's other devices: provisioning a new one, listing, removing.
 
-A new device is provisioned *from an existing one* (like Signal's linked devices): the existing
-device creates the new keystore (with the principal's identity key, the pinned contacts and the
+A new device on another machine links itself remotely with an enrolment code
+(:mod:`hotline.client.enrolment`: ``hotline devices join`` / ``approve``). Here, a new device
+can also be provisioned *locally from an existing one*: the existing device creates the new
+keystore (with the principal's identity key, the pinned contacts and the
 transcript positions, but no message history), then signs and uploads the new device list. The
 safety number does not change: it is bound to the identity key, not to devices. Contacts pick
 up the new list the next time they send (the server refuses a message that misses a device) and
@@ -31,16 +33,19 @@ if TYPE_CHECKING:
     from hotline.client.device import HotlineClient
 
 
-def _new_device_state(state: ClientState, account: DeviceAccount, device_id: str) -> ClientState:
-    keys = DeviceKeys(
-        device_id=device_id, curve25519=b64e(account.curve25519), ed25519=b64e(account.ed25519)
-    )
+def new_device_state(state: ClientState, keys: DeviceKeys) -> ClientState:
+    """What a new device of this principal starts from (no account, no message history).
+
+    Identity key, contacts (pinned keys and verified flags), invites, transcript positions,
+    settings, policy and archive pins are copied; contacts' device lists are re-fetched and
+    re-verified by the new device. The own device list names the new device (version + 1).
+    """
     fresh = ClientState(
         v=1,
         handle=state.handle,
         display_name=state.display_name,
         server_url=state.server_url,
-        device_id=device_id,
+        device_id=keys.device_id,
         identity_key=state.identity_key,
         account_pickle="",
         device_list_version=state.device_list_version + 1,
@@ -60,7 +65,7 @@ def _new_device_state(state: ClientState, account: DeviceAccount, device_id: str
     return fresh
 
 
-async def _publish_device_list(
+async def publish_device_list(
     client: HotlineClient, state: ClientState, devices: list[DeviceKeys]
 ) -> None:
     identity = IdentityKey.from_bytes(b64d(state.identity_key))
@@ -92,12 +97,17 @@ async def provision_device(
         if len(state.own_devices) >= MAX_DEVICES:
             raise MalformedInput(f"at most {MAX_DEVICES} devices per principal")
         policy_pin.check_count(state, "max_devices", len(state.own_devices) + 1)
-        fresh = _new_device_state(state, account, device_id)
+        keys = DeviceKeys(
+            device_id=device_id,
+            curve25519=b64e(account.curve25519),
+            ed25519=b64e(account.ed25519),
+        )
+        fresh = new_device_state(state, keys)
         keystore = Keystore.create(home, passphrase, fresh, scrypt=scrypt)
         fresh.account_pickle = account.pickle(keystore.pickle_key)
         keystore.save(fresh)
         try:
-            await _publish_device_list(client, state, fresh.own_devices)
+            await publish_device_list(client, state, fresh.own_devices)
         except BaseException:
             for name in home.iterdir():
                 name.unlink()
@@ -123,7 +133,7 @@ async def remove_device(client: HotlineClient, device_id: str) -> None:
             raise MalformedInput("this is the device you are using; remove it from another one")
         if device_id not in {d.device_id for d in devices}:
             raise UnknownDevice(f"{device_id} is not one of your devices")
-        await _publish_device_list(client, state, [d for d in devices if d.device_id != device_id])
+        await publish_device_list(client, state, [d for d in devices if d.device_id != device_id])
         for key in [k for k in state.sessions if k == f"{state.handle}/{device_id}"]:
             del state.sessions[key]
 

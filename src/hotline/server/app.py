@@ -13,6 +13,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from hotline import __version__
 from hotline.server import routes_account as acct
+from hotline.server import routes_enrolment as links
 from hotline.server import routes_federation
 from hotline.server import routes_messages as msgs
 from hotline.server import routes_records as recs
@@ -21,10 +22,11 @@ from hotline.server.context import ServerState, authenticate, state_of
 from hotline.server.logs import configure_logging
 from hotline.server.openapi import build_openapi
 from hotline.server.outbound import OutboundWorker
+from hotline.server.pg_notify import PgNotifier, asyncpg_dsn
 from hotline.server.policy_gate import load_policy, record_policy
 from hotline.server.problems import handle_hotline_error, handle_http_error, handle_unexpected
 from hotline.server.responses import ok
-from hotline.store import Store, open_store
+from hotline.store import SqlStore, Store, open_store
 from hotline.wire import api
 from hotline.wire.calls import CallsConfig, IceServerEntry, turn_rest_credentials
 from hotline.wire.encoding import b64e
@@ -87,6 +89,11 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         state.policy = load_policy(state)
         await record_policy(state)
         app.state.hotline = state
+        notifier = None
+        if isinstance(opened, SqlStore) and opened.engine.dialect.name == "postgresql":
+            # Workers share PostgreSQL: tell each other about new mail (LISTEN/NOTIFY).
+            notifier = PgNotifier(asyncpg_dsn(opened.engine.url), state.hub)
+            await notifier.start()
         worker = OutboundWorker(state)
         if config.server_key is not None:
             worker.start()
@@ -94,6 +101,8 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
             yield
         finally:
             await worker.stop()
+            if notifier is not None:
+                await notifier.stop()
             await state.peers.close()
             if store is None:
                 await opened.close()
@@ -110,6 +119,10 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         Route("/v1/principals/{handle}/devices", acct.get_devices),
         Route("/v1/device-list", acct.put_device_list, methods=["PUT"]),
         Route("/v1/allowlist", acct.put_allowlist, methods=["PUT"]),
+        Route("/v1/device-links", links.create_link, methods=["POST"]),
+        Route("/v1/device-links/{link_id}/open", links.open_link, methods=["POST"]),
+        Route("/v1/device-links/{link_id}/approve", links.approve_link, methods=["POST"]),
+        Route("/v1/device-links/{link_id}/collect", links.collect_link, methods=["POST"]),
         Route("/v1/invites", acct.create_invite, methods=["POST"]),
         Route("/v1/invites/{invite_id}", acct.revoke_invite, methods=["DELETE"]),
         Route("/v1/contact-requests", msgs.contact_request, methods=["POST"]),

@@ -8,6 +8,7 @@ import msgspec
 
 from hotline import __version__
 from hotline.wire import api
+from hotline.wire import device_link as link
 from hotline.wire.codec import Signed
 from hotline.wire.records import ConsistencyResponse, RecordsResponse, RecordsUpload, SignedHead
 
@@ -21,6 +22,10 @@ ROUTES: list[tuple[str, str, type | None, type | None, str]] = [
     ("get", "/v1/principals/{handle}/devices", None, api.DevicesResponse, "Signed device list"),
     ("put", "/v1/device-list", api.SignedListUpload, None, "Replace own signed device list"),
     ("put", "/v1/allowlist", api.SignedListUpload, None, "Replace own signed allowlist"),
+    ("post", "/v1/device-links", link.LinkCreate, link.LinkCreated, "New device waits to link"),
+    ("post", "/v1/device-links/{link_id}/open", link.LinkProof, link.LinkOffer, "Read a link"),
+    ("post", "/v1/device-links/{link_id}/approve", link.LinkApprove, None, "Approve a link"),
+    ("post", "/v1/device-links/{link_id}/collect", link.LinkProof, link.LinkCollected, "Poll"),
     ("post", "/v1/invites", api.InviteCreate, None, "Register a card's invite"),
     ("delete", "/v1/invites/{invite_id}", None, None, "Revoke an invite"),
     ("post", "/v1/contact-requests", api.ContactRequest, None, "Ask a card owner to connect"),

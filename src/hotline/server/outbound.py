@@ -6,6 +6,13 @@ removed from the queue until the peer answered for it. The peer's answer per mes
 ``ok``/``duplicate`` (delivered; a retry after a lost answer is harmless because the peer
 deduplicates by message id) or ``refused`` with a code (not a contact, device list changed):
 the sending device is then told with a ``bounce`` item, and the message leaves the queue.
+
+Every worker process runs one of these. A peer is drained by one worker at a time: the worker
+leases it in the store (:meth:`~hotline.store.base.FederationStore.lease_outbound`) for
+:data:`LEASE` seconds, sends one batch, and gives the lease back; a back-off is written into
+the lease, so no worker retries a peer that is down before it is due. A worker that dies
+mid-batch leaves a lease that expires, and another worker re-sends that batch (the peer
+deduplicates by message id, so this is harmless).
 """
 
 from __future__ import annotations
@@ -13,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
+import socket
 
 from hotline.server.context import ServerState
 from hotline.store import DeliveryItem, OutboundRow
@@ -23,6 +32,8 @@ from hotline.wire.federation import Bounce, DeliverBatch, DeliverResponse, Remot
 
 log = logging.getLogger("hotline.server.outbound")
 _random = secrets.SystemRandom()
+#: how long a worker may hold a peer for one batch (well above the peer call's timeout)
+LEASE = 60.0
 
 
 class OutboundWorker:
@@ -30,6 +41,8 @@ class OutboundWorker:
         self.state = state
         self._due: dict[str, tuple[float, int]] = {}  # destination -> (next try, failures)
         self._task: asyncio.Task[None] | None = None
+        #: this worker's name on the leases it holds
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="hotline-outbound")
@@ -65,20 +78,29 @@ class OutboundWorker:
             due, _ = self._due.get(destination, (0.0, 0))
             if self.state.now() < due:
                 continue
-            rows = await self.state.store.outbound_batch(destination)
-            if rows and await self._send(destination, rows):
-                progressed = True
+            now = self.state.now()
+            store = self.state.store
+            rows = await store.lease_outbound(destination, self.owner, now, now + LEASE)
+            if not rows:
+                continue  # another worker has it, or it is backed off, or it just emptied
+            not_before = 0.0
+            try:
+                sent, not_before = await self._send(destination, rows)
+                progressed = progressed or sent
+            finally:
+                with contextlib.suppress(HotlineError):  # else the lease simply expires
+                    await store.release_outbound(destination, self.owner, not_before)
         return progressed
 
-    async def _send(self, destination: str, rows: list[OutboundRow]) -> bool:
+    async def _send(self, destination: str, rows: list[OutboundRow]) -> tuple[bool, float]:
+        """Deliver one leased batch: (anything delivered, when the peer may be tried again)."""
         batch = DeliverBatch(messages=[decode(r.payload, RemoteMessage) for r in rows])
         try:
             reply = await self.state.peers.call(
                 self.state, destination, "deliver", batch, DeliverResponse
             )
         except HotlineError as exc:
-            await self._back_off(destination, rows, exc)
-            return False
+            return False, await self._back_off(destination, rows, exc)
         self._due.pop(destination, None)
         results = {r.message_id: r for r in reply.results}
         done: list[int] = []
@@ -90,16 +112,19 @@ class OutboundWorker:
                 await self._bounce(row, result.code, result.detail)
             done.append(row.id)
         await self.state.store.finish_outbound(done)
-        return bool(done)
+        return bool(done), 0.0
 
-    async def _back_off(self, destination: str, rows: list[OutboundRow], exc: HotlineError) -> None:
+    async def _back_off(
+        self, destination: str, rows: list[OutboundRow], exc: HotlineError
+    ) -> float:
         _, failures = self._due.get(destination, (0.0, 0))
         config = self.state.config
         delay = min(config.retry_max, config.retry_base * 2**failures) * _random.uniform(0.5, 1.5)
-        due = self.state.now() + delay
+        due = self.state.now() + float(delay)
         self._due[destination] = (due, failures + 1)
         await self.state.store.retry_outbound([r.id for r in rows], due)
         log.info("peer %s: %s; retry in %.1f s", destination, exc.code, delay)
+        return due
 
     async def _bounce(self, row: OutboundRow, code: str, detail: str) -> None:
         message = decode(row.payload, RemoteMessage)

@@ -114,11 +114,19 @@ class RecordsLog:
         )
 
     async def catch_up(self, store: Store) -> None:
+        """Extend the tree with every committed entry, in one query when few are new.
+
+        No ``log_size`` read first: entries commit in index order (an appender holds the
+        sequencer row until it commits), so the committed entries are always a gap-free prefix
+        and reading ``[size, size + BATCH)`` returns exactly the new ones.
+        """
         async with self._lock:
-            size = await store.log_size()
-            while self.tree.size < size:
-                end = min(size, self.tree.size + BATCH)
-                self.tree.extend(await store.leaf_hashes(self.tree.size, end))
+            while True:
+                start = self.tree.size
+                hashes = await store.leaf_hashes(start, start + BATCH)
+                self.tree.extend(hashes)
+                if len(hashes) < BATCH:
+                    return
 
     async def load(self, store: Store) -> None:
         """Rebuild the tree at start-up and check it against the latest signed head.
@@ -152,10 +160,11 @@ class RecordsLog:
             log_id=self.log_id, size=size, root=self.tree.root(size), timestamp_ms=int(now * 1000)
         )
         signed = sign_tree_head(head, self.settings.log_key)
-        await store.put_tree_head(TreeHeadRow(size, signed.head_bytes, signed.signature, now))
-        stored = await store.tree_heads(after_size=size - 1, limit=1)
-        if stored and stored[0].size == size:  # another worker may have signed this size first
-            signed = SignedTreeHead(stored[0].head, stored[0].signature)
+        stored = await store.put_tree_head(
+            TreeHeadRow(size, signed.head_bytes, signed.signature, now)
+        )
+        if stored.head != signed.head_bytes:  # another worker signed this size first: theirs
+            signed = SignedTreeHead(stored.head, stored.signature)
         self._head = (size, signed)
         return self._head
 

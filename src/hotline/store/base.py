@@ -136,8 +136,12 @@ class LogStore(Protocol):
     async def log_entries(self, start: int, end: int) -> list[LogEntryRow]:
         """Entries ``[start, end)`` in index order."""
 
-    async def put_tree_head(self, head: TreeHeadRow) -> None:
-        """Store a signed tree head; a second head for the same size is ignored."""
+    async def put_tree_head(self, head: TreeHeadRow) -> TreeHeadRow:
+        """Store a signed tree head; a second head for the same size is ignored.
+
+        Returns the stored head for that size: ``head`` itself, or the one stored first (by
+        another worker) — the authoritative one, in one transaction.
+        """
 
     async def tree_heads(self, after_size: int = -1, limit: int = 1000) -> list[TreeHeadRow]:
         """Stored heads with ``size > after_size``, smallest first."""
@@ -206,6 +210,21 @@ class FederationStore(Protocol):
     async def outbound_batch(self, destination: str, limit: int = 100) -> list[OutboundRow]:
         """The oldest queued messages for ``destination``, in acceptance order."""
 
+    async def lease_outbound(
+        self, destination: str, owner: str, now: float, until: float, limit: int = 100
+    ) -> list[OutboundRow]:
+        """Lease ``destination`` to ``owner`` until ``until`` and return its oldest messages.
+
+        The lease is granted (or renewed) only if it is free, expired (``until <= now``) or
+        already ``owner``'s; otherwise the answer is ``[]`` and nothing changes. One worker
+        drains one peer at a time, in acceptance order; a worker that dies stops renewing and
+        its lease expires. Renew it (call again) before ``until`` while still sending.
+        """
+
+    async def release_outbound(self, destination: str, owner: str, not_before: float = 0.0) -> None:
+        """Give the lease back (if ``owner`` still holds it); nobody may take it before
+        ``not_before`` (a back-off shared by every worker)."""
+
     async def finish_outbound(self, ids: list[int]) -> None:
         """Remove delivered (or permanently refused) messages from the queue."""
 
@@ -213,7 +232,85 @@ class FederationStore(Protocol):
         """Count one more failed attempt."""
 
 
-class Store(LogStore, FederationStore, Protocol):
+# -- device links (enrolling a principal's new device from an existing one) --------------------
+#: links that expired this long ago (seconds) are forgotten when a new one is created
+LINK_RETENTION = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceLinkRow:
+    """A new device waiting to be approved by an existing device of some principal.
+
+    ``state`` goes ``pending`` -> ``approved`` (``handle`` and the sealed ``bundle`` set, the
+    new device listed) -> ``collected`` (the bundle is deleted). Never backwards.
+    """
+
+    link_id: str
+    verifier: bytes
+    device_id: str
+    curve25519: bytes
+    ed25519: bytes
+    link_key: bytes
+    binding: bytes
+    created_at: float
+    expires_at: float
+    state: str = "pending"
+    handle: str | None = None
+    bundle: bytes | None = None
+
+
+class DeviceLinkStore(Protocol):
+    """Pending device links. A link is used once; the server never reads the bundle."""
+
+    async def create_device_link(self, link: DeviceLinkRow, now: float) -> None:
+        """Store a new pending link; forgets links expired more than LINK_RETENTION ago.
+
+        Raises:
+            AlreadyExists: the link id is taken, or the device id is already registered.
+        """
+
+    async def open_device_link(self, link_id: str, verifier: bytes, now: float) -> DeviceLinkRow:
+        """The pending link, for the approving device to read. Changes nothing.
+
+        Raises:
+            LinkInvalid: unknown link, or ``verifier`` is not its verifier (checked first).
+            LinkUsed: already approved or collected.
+            LinkExpired: ``now >= expires_at``.
+        """
+
+    async def approve_device_link(
+        self,
+        link_id: str,
+        verifier: bytes,
+        *,
+        handle: str,
+        bundle: bytes,
+        device_list: SignedBlob,
+        devices: list[DeviceRow],
+        now: float,
+        collect_until: float,
+    ) -> None:
+        """In one transaction: use the link, store the sealed bundle for ``handle`` and replace
+        the principal's device list (as :meth:`Store.set_device_list`) with ``devices``.
+
+        Raises:
+            LinkInvalid, LinkUsed, LinkExpired: as :meth:`open_device_link`.
+            MalformedInput: ``devices`` does not name the link's device with its keys.
+            UnknownPrincipal, StaleVersion, AlreadyExists: as :meth:`Store.set_device_list`.
+        """
+
+    async def collect_device_link(self, link_id: str, verifier: bytes, now: float) -> DeviceLinkRow:
+        """The new device's poll. A pending link is returned unchanged; an approved one is
+        returned with its bundle once, then marked collected and its bundle deleted.
+
+        Raises:
+            LinkInvalid: unknown link or wrong verifier (checked first).
+            LinkUsed: the bundle was already collected.
+            LinkExpired: not collected before ``expires_at``.
+        """
+
+
+class Store(LogStore, FederationStore, DeviceLinkStore, Protocol):
     """What the server needs from persistence. See module docstring for the contract."""
 
     async def close(self) -> None: ...

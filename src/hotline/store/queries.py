@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Row, Table, delete, false, func, select
+from sqlalchemy import Row, Table, delete, false, func, select, update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,7 +25,13 @@ from hotline.store.schema import (
     sessions,
 )
 from hotline.store.schema import devices as device_table
-from hotline.wire.errors import MalformedInput, StaleVersion, UnknownDevice, UnknownPrincipal
+from hotline.wire.errors import (
+    AlreadyExists,
+    MalformedInput,
+    StaleVersion,
+    UnknownDevice,
+    UnknownPrincipal,
+)
 
 
 def cause_name(exc: BaseException) -> str:
@@ -173,4 +179,41 @@ def principal_row(row: Row[Any]) -> PrincipalRow:
             signature=bytes(row.device_list_signature),
         ),
         allowlist=allowlist,
+    )
+
+
+async def replace_device_list_in(
+    conn: AsyncConnection, handle: str, device_list: SignedBlob, devices: list[DeviceRow]
+) -> None:
+    """``SqlStore.set_device_list`` inside the caller's transaction (approving a device link
+    uses it: the link is used and the device listed at once)."""
+    require_owner(devices, handle)
+    wanted = {device.device_id: device for device in devices}
+    if len(wanted) != len(devices):
+        raise MalformedInput("device id listed twice")
+    stored = await lock_principal(conn, handle)
+    require_newer(device_list.version, stored.device_list_version)
+    current = await devices_by_id(conn, wanted)
+    for row in current.values():
+        mine = wanted[row.device_id]
+        if row.handle != handle or (row.curve25519, row.ed25519) != (
+            mine.curve25519,
+            mine.ed25519,
+        ):
+            raise AlreadyExists("device id already registered", device_id=row.device_id)
+    owned = await conn.execute(
+        select(device_table.c.device_id).where(device_table.c.handle == handle)
+    )
+    await remove_devices(conn, set(owned.scalars()) - wanted.keys())
+    added = [device_values(d) for d in devices if d.device_id not in current]
+    if added:
+        await conn.execute(device_table.insert(), added)
+    await conn.execute(
+        update(principals)
+        .where(principals.c.handle == handle)
+        .values(
+            device_list_version=device_list.version,
+            device_list_payload=device_list.payload,
+            device_list_signature=device_list.signature,
+        )
     )

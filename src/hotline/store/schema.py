@@ -230,3 +230,34 @@ outbound = Table(
     Index("ix_outbound_destination_id", "destination", "id"),
     sqlite_autoincrement=True,
 )
+
+#: Which worker drains which peer (one at a time, so a peer gets its messages in order), and
+#: until when: a lease that is not renewed expires, so a dead worker leaves nothing stuck. A
+#: peer that is down is backed off by leasing it to nobody (``owner`` empty) until the retry.
+outbound_leases = Table(
+    "outbound_leases",
+    metadata,
+    Column("destination", String, primary_key=True),
+    Column("owner", String, nullable=False),
+    Column("until", Double, nullable=False),
+)
+
+# -- device links (hotline.client.enrolment) -------------------------------------------------
+#: A new device waiting for an existing one to approve it. Only public keys, the SHA-256 of the
+#: link's auth value and (after approval, until collected) the sealed bundle are stored.
+device_links = Table(
+    "device_links",
+    metadata,
+    Column("link_id", String, primary_key=True),
+    Column("verifier", LargeBinary, nullable=False),
+    Column("device_id", String, nullable=False),
+    Column("curve25519", LargeBinary, nullable=False),
+    Column("ed25519", LargeBinary, nullable=False),
+    Column("link_key", LargeBinary, nullable=False),
+    Column("binding", LargeBinary, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False, index=True),
+    Column("state", String, nullable=False),
+    Column("handle", String, nullable=True),
+    Column("bundle", LargeBinary, nullable=True),
+)

@@ -58,6 +58,7 @@ from hotline.store.schema import (
 )
 from hotline.store.schema import devices as device_table
 from hotline.store.schema import outbound as outbound_table
+from hotline.store.sql_device_links import SqlDeviceLinkMixin
 from hotline.store.sql_federation import SqlFederationMixin, queue_in
 from hotline.store.sql_log import SqlLogMixin, append_in
 from hotline.wire.errors import (
@@ -66,7 +67,6 @@ from hotline.wire.errors import (
     EnrolmentInvalid,
     HotlineError,
     InviteInvalid,
-    MalformedInput,
     NoKeysAvailable,
     OneTimeKeyReused,
     StorageError,
@@ -85,7 +85,7 @@ READ_ONLY_OPTION: Final = "hotline_read_only"
 
 
 # -- the store ---------------------------------------------------------------------------
-class SqlStore(SqlLogMixin, SqlFederationMixin):
+class SqlStore(SqlLogMixin, SqlFederationMixin, SqlDeviceLinkMixin):
     """:class:`~hotline.store.base.Store` over an SQLAlchemy async engine.
 
     Build it with :func:`hotline.store.open_store` (which migrates); call :meth:`close` when
@@ -236,38 +236,9 @@ class SqlStore(SqlLogMixin, SqlFederationMixin):
                 registered with other keys.
             MalformedInput: a row's ``handle`` is not ``handle``, or a device id is repeated.
         """
-        q.require_owner(devices, handle)
-        wanted = {device.device_id: device for device in devices}
-        if len(wanted) != len(devices):
-            raise MalformedInput("device id listed twice")
         conflict = AlreadyExists("device id already registered")
         async with self._tx(conflict=conflict) as conn:
-            stored = await q.lock_principal(conn, handle)
-            q.require_newer(device_list.version, stored.device_list_version)
-            current = await q.devices_by_id(conn, wanted)
-            for row in current.values():
-                mine = wanted[row.device_id]
-                if row.handle != handle or (row.curve25519, row.ed25519) != (
-                    mine.curve25519,
-                    mine.ed25519,
-                ):
-                    raise AlreadyExists("device id already registered", device_id=row.device_id)
-            owned = await conn.execute(
-                select(device_table.c.device_id).where(device_table.c.handle == handle)
-            )
-            await q.remove_devices(conn, set(owned.scalars()) - wanted.keys())
-            added = [q.device_values(d) for d in devices if d.device_id not in current]
-            if added:
-                await conn.execute(device_table.insert(), added)
-            await conn.execute(
-                update(principals)
-                .where(principals.c.handle == handle)
-                .values(
-                    device_list_version=device_list.version,
-                    device_list_payload=device_list.payload,
-                    device_list_signature=device_list.signature,
-                )
-            )
+            await q.replace_device_list_in(conn, handle, device_list, devices)
 
     # -- keys ----------------------------------------------------------------------------
     async def put_one_time_keys(self, device_id: str, keys: list[tuple[str, bytes, bytes]]) -> int:

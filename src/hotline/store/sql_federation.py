@@ -1,5 +1,13 @@
 """The federation half of :class:`hotline.store.sql.SqlStore` (a mixin): pinned peers, the
-replay guard for signed server-to-server requests, the durable outbound queue."""
+replay guard for signed server-to-server requests, the durable outbound queue.
+
+Several workers drain the queue: each peer is leased to one worker at a time (a row of
+``outbound_leases`` with an expiry), taken with one upsert whose ``WHERE`` lets it through only
+when the lease is free, expired or already the caller's. On PostgreSQL the upsert row-locks the
+lease, so two workers racing for a peer serialise and the second sees the first's lease; on
+SQLite write transactions exclude each other anyway. A worker that dies stops renewing: its
+lease expires and another takes the peer over.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +15,13 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hotline.store.base import OutboundItem, OutboundRow, PeerRow
 from hotline.store.queries import insert_if_new
-from hotline.store.schema import federation_nonces, outbound, peers
+from hotline.store.schema import federation_nonces, outbound, outbound_leases, peers
 from hotline.wire.errors import HotlineError, ReplayedRequest
 
 
@@ -50,6 +60,27 @@ def _peer(row: Any) -> PeerRow:
         previous_until=row.previous_until,
         added_at=float(row.added_at),
     )
+
+
+async def _batch(conn: AsyncConnection, destination: str, limit: int) -> list[OutboundRow]:
+    rows = await conn.execute(
+        select(outbound)
+        .where(outbound.c.destination == destination)
+        .order_by(outbound.c.id)
+        .limit(limit)
+    )
+    return [
+        OutboundRow(
+            id=int(r.id),
+            destination=r.destination,
+            message_id=r.message_id,
+            sender_device=r.sender_device,
+            payload=bytes(r.payload),
+            attempts=int(r.attempts),
+            created_at=float(r.created_at),
+        )
+        for r in rows
+    ]
 
 
 class SqlFederationMixin:
@@ -119,24 +150,49 @@ class SqlFederationMixin:
 
     async def outbound_batch(self: _HasTx, destination: str, limit: int = 100) -> list[OutboundRow]:
         async with self._tx(read_only=True) as conn:
-            rows = await conn.execute(
-                select(outbound)
-                .where(outbound.c.destination == destination)
-                .order_by(outbound.c.id)
-                .limit(limit)
-            )
-            return [
-                OutboundRow(
-                    id=int(r.id),
-                    destination=r.destination,
-                    message_id=r.message_id,
-                    sender_device=r.sender_device,
-                    payload=bytes(r.payload),
-                    attempts=int(r.attempts),
-                    created_at=float(r.created_at),
+            return await _batch(conn, destination, limit)
+
+    async def lease_outbound(
+        self: _HasTx, destination: str, owner: str, now: float, until: float, limit: int = 100
+    ) -> list[OutboundRow]:
+        async with self._tx() as conn:
+            values = {"destination": destination, "owner": owner, "until": until}
+            lease = outbound_leases.c
+            free = (lease.until <= now) | (lease.owner == owner)
+            if conn.dialect.name == "postgresql":
+                pg = pg_dialect.insert(outbound_leases).values(**values)
+                taken = await conn.execute(
+                    pg.on_conflict_do_update(
+                        index_elements=[lease.destination],
+                        set_={"owner": owner, "until": until},
+                        where=free,
+                    ).returning(lease.destination)
                 )
-                for r in rows
-            ]
+            else:
+                lite = sqlite_dialect.insert(outbound_leases).values(**values)
+                taken = await conn.execute(
+                    lite.on_conflict_do_update(
+                        index_elements=[lease.destination],
+                        set_={"owner": owner, "until": until},
+                        where=free,
+                    ).returning(lease.destination)
+                )
+            if taken.first() is None:
+                return []
+            return await _batch(conn, destination, limit)
+
+    async def release_outbound(
+        self: _HasTx, destination: str, owner: str, not_before: float = 0.0
+    ) -> None:
+        async with self._tx() as conn:
+            await conn.execute(
+                update(outbound_leases)
+                .where(
+                    outbound_leases.c.destination == destination,
+                    outbound_leases.c.owner == owner,
+                )
+                .values(owner="", until=not_before)
+            )
 
     async def finish_outbound(self: _HasTx, ids: list[int]) -> None:
         if ids:

@@ -126,9 +126,9 @@ class SqlLogMixin:
                 for r in rows
             ]
 
-    async def put_tree_head(self: _HasTx, head: TreeHeadRow) -> None:
+    async def put_tree_head(self: _HasTx, head: TreeHeadRow) -> TreeHeadRow:
         async with self._tx() as conn:
-            await insert_if_new(
+            inserted = await insert_if_new(
                 conn,
                 tree_heads,
                 {
@@ -138,6 +138,12 @@ class SqlLogMixin:
                     "created_at": head.created_at,
                 },
             )
+            if inserted:
+                return head
+            row = (
+                await conn.execute(select(tree_heads).where(tree_heads.c.size == head.size))
+            ).one()
+            return _head(row)
 
     async def tree_heads(
         self: _HasTx, after_size: int = -1, limit: int = 1000

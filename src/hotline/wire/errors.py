@@ -146,6 +146,31 @@ class EnrolmentInvalid(HotlineError):
     title = "Enrolment token invalid"
 
 
+class LinkInvalid(HotlineError):
+    """A device link (enrolment code) that is unknown or whose secret is wrong: one message
+    for both, so the answer is no oracle for guessing link ids."""
+
+    code = "link_invalid"
+    status = 403
+    title = "Device link not valid"
+
+
+class LinkExpired(HotlineError):
+    """A device link past its expiry (10 minutes); start again with ``hotline devices join``."""
+
+    code = "link_expired"
+    status = 410
+    title = "Device link expired"
+
+
+class LinkUsed(HotlineError):
+    """A device link that was already approved (or its bundle collected): single use."""
+
+    code = "link_used"
+    status = 409
+    title = "Device link already used"
+
+
 class NotAContact(HotlineError):
     """The sender is not on the recipient's signed allowlist."""
 
