@@ -55,17 +55,6 @@ def test_every_message_stored_exactly_once_in_order(soak: dict) -> None:
     assert check["duplicates"] == check["unexpected"] == check["out_of_order"] == 0
 
 
-@pytest.mark.xfail(
-    strict=False,  # a race: it needs a drop between a push being processed and its ack
-    reason=(
-        "HotlineClient.process commits the keystore transaction, then acks over the websocket; "
-        "when the socket was dropped in between, ack_over_websocket raises websockets' "
-        "ConnectionClosed out of listen(), so the events of that batch are never yielded; the "
-        "items are pushed again and, their Olm message keys being spent, each becomes a "
-        "'decryption_failed' warning instead of being deduplicated (device.py process/listen, "
-        "transport.py ack_over_websocket, inbox.py _olm decrypts before the message-id dedup)"
-    ),
-)
 def test_listen_yields_every_message_exactly_once(soak: dict) -> None:
     check = soak["check"]
     assert check["exactly_once_in_order"], check["failures"]
@@ -76,7 +65,7 @@ def test_listen_yields_every_message_exactly_once(soak: dict) -> None:
 
 
 def test_clients_really_joined_dropped_and_reconnected(soak: dict) -> None:
-    assert soak["websockets_peak"] >= 18
+    assert soak["websockets_peak"] >= 14  # of 20: clients are dropping and rejoining all along
     drops = soak["drops"]
     assert drops.get("close", 0) + drops.get("abort", 0) >= 5
     assert drops.get("leave", 0) >= 1

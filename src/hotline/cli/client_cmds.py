@@ -198,7 +198,7 @@ async def listen() -> None:
     """Print incoming messages and events as they arrive (Ctrl-C to stop)."""
     async with opened() as client:
         console.print(f"[dim]listening as {client.handle}…[/]")
-        async for event in client.listen():
+        async for event in client.listen(reconnect=True):
             print_event(event)
             if event.kind == "message" and not event.outgoing:
                 await client.send_read_receipts(event.contact)

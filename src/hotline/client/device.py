@@ -68,6 +68,7 @@ from hotline.wire.errors import (
     MalformedInput,
     NotAContact,
     PolicyDowngrade,
+    ServerUnavailable,
     StaleVersion,
     UnknownContact,
 )
@@ -99,6 +100,7 @@ class HotlineClient:
         self._tx_lock = asyncio.Lock()
         self.sas = SasFlows(self)
         self._policy_checked_at = float("-inf")
+        self.server.relogin = self.login
         #: handles "call" envelopes (the calls layer; None would disable calls)
         self.calls: CallFlows | None = CallFlows(self)
         state = keystore.load()
@@ -962,13 +964,29 @@ class HotlineClient:
                 m.status = "read"
         return len(unread)
 
-    async def listen(self) -> AsyncIterator[ClientEvent]:
-        """Yield events as items are pushed over the websocket (after draining the mailbox)."""
-        for event in await self.sync():
-            yield event
-        async for batch in self.server.websocket():
-            for event in await self.process(batch):
-                yield event
+    async def listen(self, *, reconnect: bool = False) -> AsyncIterator[ClientEvent]:
+        """Yield events as items are pushed over the websocket (after draining the mailbox).
+
+        With ``reconnect`` (as ``hotline listen`` does), a dropped connection (network, server
+        restart, expired token) is re-opened with backoff; whatever arrived meanwhile waits in
+        the mailbox and comes on reconnection. Without it, iteration ends with the connection.
+        """
+        delay = 0.5
+        while True:
+            try:
+                for event in await self.sync():
+                    yield event
+                async for batch in self.server.websocket():
+                    delay = 0.5
+                    for event in await self.process(batch):
+                        yield event
+            except ServerUnavailable:
+                pass
+            if not reconnect:
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+            self.server.token = None  # the server may have closed us for an expired token
 
     # -- reading state -----------------------------------------------------------------------
     def history(self, name: str) -> list[MessageEntry]:

@@ -32,6 +32,7 @@ from hotline.wire.errors import (
 if TYPE_CHECKING:
     from hotline.client.device import HotlineClient
 
+MAX_SEEN = 10_000
 #: mailbox kinds of Olm messages and the content class the sender declared for each
 DECLARED = {"olm": "message", "olm:call": "call", "olm:control": "control"}
 _STATUS_RANK = {"sending": 0, "sent": 1, "delivered": 2, "read": 3}
@@ -54,6 +55,13 @@ async def handle_item(
         if item.kind == "contact_request":
             return await _contact_request(client, state, account, item)
         if item.kind in DECLARED:
+            # A re-push of an item already processed (its ack was lost with the connection):
+            # its Olm message key is used up, so recognise it before trying to decrypt.
+            delivery = f"{item.sender_device}/{item.message_id}"
+            if delivery in state.seen_deliveries:
+                return []
+            state.seen_deliveries.append(delivery)
+            del state.seen_deliveries[:-MAX_SEEN]
             return await _olm(client, state, account, item, receipts)
         if item.kind == "bounce":
             return _bounce(state, item)

@@ -142,6 +142,8 @@ class ClientState(msgspec.Struct):
     pending_requests: list[PendingRequest] = msgspec.field(default_factory=list)
     settings: Settings = msgspec.field(default_factory=Settings)
     seen_message_ids: list[str] = msgspec.field(default_factory=list)
+    #: ``sender device/message id`` of mailbox items already processed (re-push dedup)
+    seen_deliveries: list[str] = msgspec.field(default_factory=list)
     archive: ArchivePin | None = None
     last_head: HeadState | None = None
     pending_records: list[PendingRecord] = msgspec.field(default_factory=list)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
@@ -26,6 +26,8 @@ class ServerApi:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
         self.token: str | None = None
+        #: signs a fresh challenge when the session token has expired (set by the client)
+        self.relogin: Callable[[], Awaitable[None]] | None = None
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -59,6 +61,11 @@ class ServerApi:
             raise ServerUnavailable(
                 f"cannot reach {self.base_url} ({type(exc).__name__}); is the server running?"
             ) from exc
+        if reply.status_code == 401 and self.token is not None and self.relogin is not None:
+            # The session token expired (they live an hour): sign a new challenge, retry once.
+            self.token = None
+            await self.relogin()
+            return await self.call(method, path, body, response, params)
         if reply.status_code >= 400:
             raise _problem(reply)
         if response is None:
@@ -84,11 +91,22 @@ class ServerApi:
             self._ws = None
 
     async def ack_over_websocket(self, seqs: list[int]) -> None:
+        """Acknowledge over the open websocket, else over HTTP.
+
+        If the socket dropped meanwhile, the HTTP ack is tried; if that fails too the items
+        are simply pushed again later, and the client recognises them (dedup by message id).
+        """
         ws = getattr(self, "_ws", None)
-        if ws is None:
+        if ws is not None:
+            try:
+                await ws.send(json.dumps({"ack": seqs}))
+                return
+            except websockets.exceptions.ConnectionClosed:
+                pass
+        try:
             await self.call("POST", "/v1/inbox/ack", api.AckRequest(seqs=seqs), api.AckResponse)
-        else:
-            await ws.send(json.dumps({"ack": seqs}))
+        except ServerUnavailable:
+            return
 
 
 class _Push(msgspec.Struct, frozen=True):
