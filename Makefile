@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/messages.py
 	$(BIN)/python bench/hotline_load.py --quiet-load $(BENCH_QUIET) --quiet-wait 120
 	$(BIN)/python bench/synapse.py --quiet-load $(BENCH_QUIET) --quiet-wait 120
+	$(BIN)/python bench/scaleout.py --quiet-load $(BENCH_QUIET) --quiet-wait 120
 	$(BIN)/python bench/archive.py
 	$(BIN)/python bench/calls.py
 	$(BIN)/python bench/report.py
@@ -47,6 +48,7 @@ bench-smoke: $(STAMP)
 	$(BIN)/python bench/ceilings.py --smoke --out "$$tmp" && \
 	$(BIN)/python bench/hotline_load.py --smoke --out "$$tmp" && \
 	$(BIN)/python bench/synapse.py --smoke --no-install --out "$$tmp" && \
+	$(BIN)/python bench/scaleout.py --smoke --out "$$tmp" && \
 	$(BIN)/python bench/archive.py --smoke --out "$$tmp" && \
 	$(BIN)/python bench/calls.py --smoke --out "$$tmp" && \
 	$(BIN)/python bench/report.py --results "$$tmp" --out "$$tmp/BENCHMARKS.md" && \

@@ -197,13 +197,18 @@ def wait_until_quiet(threshold: float, max_wait_s: float, poll_s: float = 10.0) 
 
 
 class ProcStats:
-    """CPU seconds and memory of one process (and its children) from ``/proc``; Linux only."""
+    """CPU seconds and memory of one process (and, unless ``children=False``, its children)
+    from ``/proc``; Linux only. A load generator measuring itself passes ``children=False``:
+    the server it started is its child."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, *, children: bool = True) -> None:
         self.pid = pid
+        self.children = children
 
     def _pids(self) -> list[int]:
         pids = [self.pid]
+        if not self.children:
+            return pids
         try:
             children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
             pids += [int(c) for c in children]

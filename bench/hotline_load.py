@@ -207,7 +207,7 @@ async def run_level(
     ]
     starts: dict[str, float] = {}
     window = benchlib.Window(server.stats)
-    client = benchlib.Window(benchlib.ProcStats(os.getpid()))
+    client = benchlib.Window(benchlib.ProcStats(os.getpid(), children=False))
     others = {name: benchlib.Window(stats) for name, stats in (extra or {}).items()}
     window.start()
     client.start()

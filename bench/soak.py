@@ -766,11 +766,15 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
     samples = results["samples"]
     t = [s["t"] for s in samples]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
-    top.plot(t, [s["server_rss_mib"] for s in samples], label="server RSS (MiB)", color="C0")
-    top.plot(t, [s["loadgen_rss_mib"] for s in samples], label="load generator RSS", color="C1")
-    top.set_ylabel("MiB")
-    top.set_ylim(bottom=0)
-    top.legend(loc="lower right")
+    top.plot(t, [s["server_rss_mib"] for s in samples], label="server RSS", color="C0")
+    top.set_ylabel("server RSS (MiB)")
+    top.set_ylim(0, max(s["server_rss_mib"] for s in samples) * 1.15)
+    gen = top.twinx()
+    gen.plot(t, [s["loadgen_rss_mib"] for s in samples], label="load generator RSS", color="C1")
+    gen.set_ylabel("load generator RSS (MiB)")
+    gen.set_ylim(bottom=0)
+    lines = [top.get_legend_handles_labels(), gen.get_legend_handles_labels()]
+    top.legend(lines[0][0] + lines[1][0], lines[0][1] + lines[1][1], loc="lower right")
     bottom.plot(t, [s["websockets"] for s in samples], label="open websockets", color="C2")
     bottom.plot(t, [s["server_fds"] for s in samples], label="server open fds", color="C3")
     bottom.plot(t, [s["server_sockets"] for s in samples], label="server sockets", color="C5")
@@ -785,11 +789,13 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
     for name, when in results["marks_s"].items():
         for ax in (top, bottom):
             ax.axvline(when, color="grey", lw=0.6, ls="--")
-        top.text(when, top.get_ylim()[1] * 0.97, f" {name}", fontsize=8, va="top", color="grey")
+        if name != "end":
+            top.text(when, top.get_ylim()[1] * 0.97, f" {name}", fontsize=8, va="top")
     check = results["check"]
     fig.suptitle(
         f"Soak: {results['clients']} clients, peak {results['websockets_peak']} websockets, "
-        f"{check['sent_confirmed']} messages, exactly once: {check['exactly_once_in_order']}",
+        f"{check['sent_confirmed']} messages; stored exactly once in order: "
+        f"{check['history_exactly_once_in_order']}; not yielded by listen(): {check['missing']}",
         fontsize=10,
     )
     fig.tight_layout()

@@ -345,7 +345,7 @@ async def run_level(
     ]
     deadline = time.monotonic() + RUN_TIMEOUT
     window = benchlib.Window(server.stats)
-    client = benchlib.Window(benchlib.ProcStats(os.getpid()))
+    client = benchlib.Window(benchlib.ProcStats(os.getpid(), children=False))
     receivers = [
         asyncio.create_task(receive(p, set(b), deadline)) for p, b in zip(pairs, plans, strict=True)
     ]
