@@ -57,13 +57,14 @@ async def handle_item(
         if item.kind in DECLARED:
             # A re-push of an item already processed (its ack was lost with the connection):
             # its Olm message key is used up, so recognise it before trying to decrypt.
-            # (Only items that were processed are remembered: garbage fails again, loudly.)
+            # (Only items processed are remembered: dropped ones are refused again, loudly.)
             delivery = f"{item.sender_device}/{item.message_id}"
             if delivery in state.seen_deliveries:
                 return []
             events = await _olm(client, state, account, item, receipts)
-            state.seen_deliveries.append(delivery)
-            del state.seen_deliveries[:-MAX_SEEN]
+            if not any(e.kind == "warning" for e in events):  # dropped items are not "seen"
+                state.seen_deliveries.append(delivery)
+                del state.seen_deliveries[:-MAX_SEEN]
             return events
         if item.kind == "bounce":
             return _bounce(state, item)
