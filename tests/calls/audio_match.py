@@ -18,7 +18,10 @@ def load_wav(path: Path) -> tuple[np.ndarray, int]:
     with wave.open(str(path)) as w:
         rate, channels, n = w.getframerate(), w.getnchannels(), w.getnframes()
         assert w.getsampwidth() == 2, "16-bit PCM expected"
-        samples = np.frombuffer(w.readframes(n), dtype=np.int16).astype(np.float64)
+        raw = w.readframes(n)
+    # A recorder stopped mid-frame can leave a partial last frame: keep whole frames only.
+    whole = len(raw) // (2 * channels) * (2 * channels)
+    samples = np.frombuffer(raw[:whole], dtype=np.int16).astype(np.float64)
     return samples.reshape(-1, channels).mean(axis=1), rate
 
 
