@@ -1,16 +1,31 @@
-"""Home servers as real processes (``hotline server``), for crash and fault tests."""
+"""Home servers as real processes (``hotline server``), for crash, fault and scale-out tests:
+the process itself, a scratch PostgreSQL database, and registering a principal on it."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import asyncpg
 import httpx
+import pytest
+from harness import FAST_SCRYPT, PASSPHRASE
+
+from hotline.client.device import HotlineClient
+from hotline.server.admin import issue_enrolment
+from hotline.store import open_store
+
+ADMIN_URL = os.environ.get(
+    "HOTLINE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def free_port() -> int:
@@ -83,3 +98,46 @@ class ServerProcess:
             check=True,
         )
         return out.stdout.strip()
+
+
+@asynccontextmanager
+async def scratch_postgres(prefix: str = "hotline_test") -> AsyncIterator[str]:
+    """A new empty PostgreSQL database (its SQLAlchemy URL), dropped afterwards.
+
+    Skips without PostgreSQL, except under ``CI=true``, where that is a failure.
+    """
+    try:
+        admin = await asyncpg.connect(
+            ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://"), timeout=5
+        )
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but PostgreSQL is unavailable: {exc}")
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def register_principal(
+    database_url: str, server_url: str, handle: str, home: Path
+) -> HotlineClient:
+    """Enrol ``handle`` directly in the server's database and register a device for it."""
+    store = await open_store(database_url)
+    try:
+        token = await issue_enrolment(store, handle, time.time())
+    finally:
+        await store.close()
+    return await HotlineClient.register(
+        home,
+        PASSPHRASE,
+        server_url=server_url,
+        enrolment_token=token,
+        handle=handle,
+        display_name=handle.partition("@")[0],
+        scrypt=FAST_SCRYPT,
+    )

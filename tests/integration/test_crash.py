@@ -3,40 +3,20 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
-from harness import FAST_SCRYPT, PASSPHRASE, connect
-from processes import ServerProcess
+from harness import FAST_SCRYPT, connect
+from processes import ServerProcess, register_principal
 
 from hotline.client.device import HotlineClient
 from hotline.records.custodian_keys import CustodianKeys, write_keys
 from hotline.records.hasher import hash_leaf
 from hotline.records.proof import MerkleTree
-from hotline.server.admin import issue_enrolment
 from hotline.server.config import default_database_url
-from hotline.store import open_store
 
 pytestmark = pytest.mark.slow
 DOMAIN = "crash.test"
-
-
-async def enrol_and_register(server: ServerProcess, home: Path, name: str) -> HotlineClient:
-    store = await open_store(default_database_url(server.data_dir))
-    try:
-        token = await issue_enrolment(store, f"{name}@{DOMAIN}", time.time())
-    finally:
-        await store.close()
-    return await HotlineClient.register(
-        home,
-        PASSPHRASE,
-        server_url=server.url,
-        enrolment_token=token,
-        handle=f"{name}@{DOMAIN}",
-        display_name=name,
-        scrypt=FAST_SCRYPT,
-    )
 
 
 async def test_sigkill_between_sends_loses_no_acknowledged_record(tmp_path: Path) -> None:
@@ -48,8 +28,12 @@ async def test_sigkill_between_sends_loses_no_acknowledged_record(tmp_path: Path
     clients: list[HotlineClient] = []
     acknowledged: dict[str, int] = {}
     try:
-        washington = await enrol_and_register(server, tmp_path / "w", "potus")
-        ottawa = await enrol_and_register(server, tmp_path / "o", "pm")
+        washington = await register_principal(
+            default_database_url(server.data_dir), server.url, f"potus@{DOMAIN}", tmp_path / "w"
+        )
+        ottawa = await register_principal(
+            default_database_url(server.data_dir), server.url, f"pm@{DOMAIN}", tmp_path / "o"
+        )
         clients += [washington, ottawa]
         await connect(washington, ottawa)
         for round_ in range(3):

@@ -6,24 +6,19 @@ in the device's outbox and are re-sent with the same id; the server deduplicates
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import secrets
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import asyncpg
 import pytest
-from harness import FAST_SCRYPT, PASSPHRASE, connect
-from processes import ServerProcess
+from harness import FAST_SCRYPT, connect
+from processes import ServerProcess, register_principal, scratch_postgres
 
 from hotline.client.device import HotlineClient
 from hotline.records.checkpoint import decode_tree_head
 from hotline.records.custodian_keys import CustodianKeys, write_keys
 from hotline.records.proof import MerkleTree
-from hotline.server.admin import issue_enrolment
 from hotline.server.config import default_database_url
 from hotline.store import open_store
 from hotline.wire.errors import HotlineError
@@ -31,9 +26,6 @@ from hotline.wire.errors import HotlineError
 pytestmark = pytest.mark.slow
 KILLS = 20
 MESSAGES = 150
-ADMIN_URL = os.environ.get(
-    "HOTLINE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-)
 
 
 @asynccontextmanager
@@ -41,37 +33,8 @@ async def database(backend: str, data_dir: Path) -> AsyncIterator[str]:
     if backend == "sqlite":
         yield default_database_url(data_dir)
         return
-    dsn = ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
-    try:
-        admin = await asyncpg.connect(dsn, timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but PostgreSQL is unavailable: {exc}")
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
-    name = f"hotline_crash_{secrets.token_hex(4)}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-async def register(url: str, server: ServerProcess, name: str, home: Path) -> HotlineClient:
-    store = await open_store(url)
-    try:
-        token = await issue_enrolment(store, f"{name}@{server.domain}", time.time())
-    finally:
-        await store.close()
-    return await HotlineClient.register(
-        home,
-        PASSPHRASE,
-        server_url=server.url,
-        enrolment_token=token,
-        handle=f"{name}@{server.domain}",
-        display_name=name,
-        scrypt=FAST_SCRYPT,
-    )
+    async with scratch_postgres("hotline_crash") as url:
+        yield url
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -88,8 +51,12 @@ async def test_random_sigkills_lose_and_duplicate_nothing(tmp_path: Path, backen
         server.start()
         clients: list[HotlineClient] = []
         try:
-            alice = await register(url, server, "alice", tmp_path / "alice")
-            bob = await register(url, server, "bob", tmp_path / "bob")
+            alice = await register_principal(
+                url, server.url, f"alice@{server.domain}", tmp_path / "alice"
+            )
+            bob = await register_principal(
+                url, server.url, f"bob@{server.domain}", tmp_path / "bob"
+            )
             clients += [alice, bob]
             await connect(alice, bob)
             await bob.send_text(alice.handle, "sessions both ways")

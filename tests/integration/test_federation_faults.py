@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import CUSTODIAN, FAST_SCRYPT, PASSPHRASE, connect
-from processes import ServerProcess
+from harness import CUSTODIAN, FAST_SCRYPT, connect
+from processes import ServerProcess, register_principal
 
 from hotline.client.device import HotlineClient
 from hotline.crypto.hpke import CustodianPrivateKey
@@ -20,29 +20,10 @@ from hotline.records.custodian_keys import CustodianKeys, write_keys
 from hotline.records.hasher import hash_leaf
 from hotline.records.proof import MerkleTree
 from hotline.records.sealing import open_record
-from hotline.server.admin import issue_enrolment
 from hotline.server.config import default_database_url
-from hotline.store import open_store
 
 pytestmark = pytest.mark.slow
 COUNT = 1000
-
-
-async def register(server: ServerProcess, name: str, home: Path) -> HotlineClient:
-    store = await open_store(default_database_url(server.data_dir))
-    try:
-        token = await issue_enrolment(store, f"{name}@{server.domain}", time.time())
-    finally:
-        await store.close()
-    return await HotlineClient.register(
-        home,
-        PASSPHRASE,
-        server_url=server.url,
-        enrolment_token=token,
-        handle=f"{name}@{server.domain}",
-        display_name=name,
-        scrypt=FAST_SCRYPT,
-    )
 
 
 def check_log(data_dir: Path, custodian: CustodianPrivateKey) -> list:
@@ -76,8 +57,18 @@ async def test_thousand_messages_through_crashes(tmp_path: Path) -> None:
             server.start()
         for a, b in ((sender, receiver), (receiver, sender)):
             a.cli("peer", "add", b.domain, "--key", b.cli("key"), "--url", b.url)
-        potus = await register(sender, "potus", tmp_path / "potus")
-        pm = await register(receiver, "pm", tmp_path / "pm")
+        potus = await register_principal(
+            default_database_url(sender.data_dir),
+            sender.url,
+            f"potus@{sender.domain}",
+            tmp_path / "potus",
+        )
+        pm = await register_principal(
+            default_database_url(receiver.data_dir),
+            receiver.url,
+            f"pm@{receiver.domain}",
+            tmp_path / "pm",
+        )
         clients += [potus, pm]
         await connect(potus, pm)
         for _ in range(100):

@@ -11,27 +11,29 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from harness import FAST_SCRYPT, PASSPHRASE, connect
-from processes import ServerProcess, free_port, hotline_command
+from harness import FAST_SCRYPT, connect
+from processes import (
+    ServerProcess,
+    free_port,
+    hotline_command,
+    register_principal,
+    scratch_postgres,
+)
 
 from hotline.client.device import HotlineClient
 from hotline.crypto.hpke import CustodianPrivateKey
 from hotline.records.checkpoint import SignedTreeHead, verify_tree_head
 from hotline.records.custodian_keys import CustodianKeys, write_keys
 from hotline.records.proof import MerkleTree
-from hotline.server.admin import issue_enrolment
 from hotline.server.factory import TcpNoDelayConfig
 from hotline.server.hub import PushHub
 from hotline.server.pg_notify import PgNotifier
@@ -49,39 +51,9 @@ def _dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
-@asynccontextmanager
-async def postgres() -> AsyncIterator[str]:
+def postgres() -> AbstractAsyncContextManager[str]:
     """A new empty database, dropped afterwards."""
-    try:
-        admin = await asyncpg.connect(_dsn(ADMIN_URL), timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but PostgreSQL is unavailable: {exc}")
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
-    name = f"hotline_scale_{secrets.token_hex(4)}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-async def register(db_url: str, server_url: str, name: str, home: Path) -> HotlineClient:
-    store = await open_store(db_url)
-    try:
-        token = await issue_enrolment(store, f"{name}@{DOMAIN}", time.time())
-    finally:
-        await store.close()
-    return await HotlineClient.register(
-        home,
-        PASSPHRASE,
-        server_url=server_url,
-        enrolment_token=token,
-        handle=f"{name}@{DOMAIN}",
-        display_name=name,
-        scrypt=FAST_SCRYPT,
-    )
+    return scratch_postgres("hotline_scale")
 
 
 async def first_message(client: HotlineClient, ready: asyncio.Event) -> tuple[str, float]:
@@ -115,8 +87,10 @@ async def test_push_crosses_workers(tmp_path: Path) -> None:
         worker_b.start()
         clients: list[HotlineClient] = []
         try:
-            alice = await register(url, worker_b.url, "alice", tmp_path / "alice")
-            bob = await register(url, worker_a.url, "bob", tmp_path / "bob")
+            alice = await register_principal(
+                url, worker_b.url, f"alice@{DOMAIN}", tmp_path / "alice"
+            )
+            bob = await register_principal(url, worker_a.url, f"bob@{DOMAIN}", tmp_path / "bob")
             clients += [alice, bob]
             await connect(alice, bob)
             await bob.send_text(alice.handle, "sessions both ways")
@@ -233,8 +207,8 @@ async def test_workers_2_serves_health_and_messages(tmp_path: Path) -> None:
                 assert sorted(took)[10] < 0.02, took
             workers = _workers(proc.pid)
             assert len(workers) == 2, f"expected 2 worker processes, found {workers}"
-            alice = await register(url, base, "alice", tmp_path / "alice")
-            bob = await register(url, base, "bob", tmp_path / "bob")
+            alice = await register_principal(url, base, f"alice@{DOMAIN}", tmp_path / "alice")
+            bob = await register_principal(url, base, f"bob@{DOMAIN}", tmp_path / "bob")
             clients += [alice, bob]
             await connect(alice, bob)
             await bob.send_text(alice.handle, "sessions both ways")
