@@ -9,22 +9,32 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from harness import CUSTODIAN, FAST_SCRYPT, PASSPHRASE, connect, start_server
+from harness import (
+    CUSTODIAN,
+    FAST_SCRYPT,
+    PASSPHRASE,
+    archive_settings,
+    connect,
+    start_server,
+)
 
 from hotline.client import policy_pin
 from hotline.client.cards import sign_allowlist
 from hotline.client.device import HotlineClient
+from hotline.client.transport import ServerApi
 from hotline.crypto.identity import IdentityKey
 from hotline.policy.document import parse_toml, sign_policy
 from hotline.policy.keys import public_bytes
+from hotline.records.custodian_keys import fingerprint as custodian_fingerprint
 from hotline.records.sealing import open_record
-from hotline.server.admin import issue_enrolment
+from hotline.server.admin import check_custodian_named, issue_enrolment
 from hotline.wire.api import SignedListUpload
 from hotline.wire.encoding import b64d
 from hotline.wire.envelope import CallSignal
-from hotline.wire.errors import ForbiddenByPolicy
+from hotline.wire.errors import CustodianNotAuthorised, ForbiddenByPolicy, MalformedInput
 
 ORG = Ed25519PrivateKey.generate()
+OTHER_FINGERPRINT = "0123 4567 89ab cdef 0123 4567 89ab cdef"
 POLICY_TOML = """
 organisation = "Government of Testland"
 version = {version}
@@ -173,8 +183,6 @@ async def test_downgraded_or_forged_policy_is_refused(tmp_path: Path) -> None:
         alice = await HotlineClient.open(tmp_path / "alice", PASSPHRASE)
         alice.server.base_url = server.url
         await alice.server.close()
-        from hotline.client.transport import ServerApi
-
         alice.server = ServerApi(server.url)
         try:
             warnings = [e.text for e in await alice.refresh_policy(force=True)]
@@ -184,3 +192,85 @@ async def test_downgraded_or_forged_policy_is_refused(tmp_path: Path) -> None:
         finally:
             await alice.close()
             await stop()
+
+
+# --- the organisation names the records custodian (threat model row 12) ----------------------
+def bound_policy(fingerprints: list[str], version: int = 2):
+    names = ", ".join(f'"{f}"' for f in fingerprints)
+    text = (
+        POLICY_TOML.format(version=version) + f"\n[records]\ncustodian_fingerprints = [{names}]\n"
+    )
+    return sign_policy(parse_toml(text), ORG)
+
+
+async def test_custodian_named_by_the_policy_is_accepted(tmp_path: Path) -> None:
+    named = custodian_fingerprint(CUSTODIAN.public.to_bytes())
+    server, stop = await start_server(
+        tmp_path / "s.db",
+        policy=bound_policy([OTHER_FINGERPRINT, named]),
+        org_key=public_bytes(ORG),
+    )
+    try:
+        alice = await enrol(server, tmp_path, "alice")
+        async with alice._tx() as (state, _):
+            assert state.archive is not None
+            assert state.archive.custodian_fingerprint == named
+            assert policy_pin.current(state) is not None
+        await alice.close()
+    finally:
+        await stop()
+
+
+async def test_custodian_substituted_at_registration_is_refused(tmp_path: Path) -> None:
+    """A server sealing "records" to a key of its own choosing (here: the test custodian, which
+    the organisation did not name) is refused at registration, and the device keeps nothing."""
+    server, stop = await start_server(
+        tmp_path / "s.db", policy=bound_policy([OTHER_FINGERPRINT]), org_key=public_bytes(ORG)
+    )
+    try:
+        with pytest.raises(CustodianNotAuthorised) as caught:
+            await enrol(server, tmp_path, "alice")
+        assert caught.value.code == "custodian_not_authorised"
+        assert OTHER_FINGERPRINT in caught.value.extra["authorised"]
+        assert not (tmp_path / "alice").exists()
+    finally:
+        await stop()
+
+
+async def test_policy_naming_another_custodian_refused_on_refresh(tmp_path: Path) -> None:
+    """A later policy naming another custodian (a rotation this server was not reconfigured
+    for) does not replace the one in force: the device warns and keeps the old policy."""
+    server, stop = await run_server(tmp_path)
+    alice = await enrol(server, tmp_path, "alice")
+    await alice.close()
+    await stop()
+    server, stop = await start_server(
+        tmp_path / "s.db", policy=bound_policy([OTHER_FINGERPRINT], 3), org_key=public_bytes(ORG)
+    )
+    alice = await HotlineClient.open(tmp_path / "alice", PASSPHRASE)
+    await alice.server.close()
+    alice.server = ServerApi(server.url)
+    try:
+        events = await alice.refresh_policy(force=True)
+        assert any("custodian_not_authorised" in e.text for e in events if e.kind == "warning")
+        current = policy_pin.current(alice.keystore.load())
+        assert current is not None and current.version == 2
+    finally:
+        await alice.close()
+        await stop()
+
+
+def test_server_refuses_to_start_with_a_custodian_its_policy_does_not_name() -> None:
+    archive = archive_settings()
+    with pytest.raises(CustodianNotAuthorised):
+        check_custodian_named(archive, bound_policy([OTHER_FINGERPRINT]), public_bytes(ORG))
+    named = custodian_fingerprint(archive.custodian_key)
+    check_custodian_named(archive, bound_policy([named]), public_bytes(ORG))  # no error
+    check_custodian_named(archive, signed(), public_bytes(ORG))  # policy names nobody
+
+
+def test_policy_records_binding_is_validated() -> None:
+    with pytest.raises(MalformedInput, match="custodian_fingerprints"):
+        parse_toml(POLICY_TOML.format(version=2) + '\n[records]\ncustodian_fingerprints = ["ab"]\n')
+    with pytest.raises(MalformedInput, match="custodian_fingerprints"):
+        parse_toml(POLICY_TOML.format(version=2) + "\n[records]\ncustodian_fingerprints = []\n")

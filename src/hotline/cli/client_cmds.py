@@ -18,6 +18,7 @@ from hotline.cli.common import console, home_dir, passphrase, run_async
 from hotline.client.device import HotlineClient
 from hotline.client.events import ClientEvent
 from hotline.crypto.safety_number import format_safety_number
+from hotline.policy.keys import read_org_public
 from hotline.wire.errors import NotVerified
 
 contacts_app = typer.Typer(help="List, add, accept and remove contacts.", no_args_is_help=False)
@@ -42,6 +43,13 @@ async def register(
     handle: Annotated[str, typer.Option(help="Your handle name@domain (from the admin).")],
     token: Annotated[str, typer.Option(help="Enrolment token from 'hotline server enrol'.")],
     name: Annotated[str, typer.Option(help="Display name, e.g. 'Prime Minister of Canada'.")],
+    org_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="Your organisation's org.pub (from the admin): the policy must be signed by "
+            "it, and the records custodian must be the one that policy names."
+        ),
+    ] = None,
 ) -> None:
     """Create this device's keys (in HOTLINE_HOME) and register with the home server."""
     client = await HotlineClient.register(
@@ -51,6 +59,7 @@ async def register(
         enrolment_token=token,
         handle=handle,
         display_name=name,
+        org_key=read_org_public(org_key) if org_key is not None else None,
     )
     await client.close()
     console.print(f"Registered [bold]{handle}[/] (device {client.device_id}) in {home_dir()}")

@@ -22,6 +22,7 @@ from hotline.client.state import ArchivePin, ClientState, HeadState, PendingReco
 from hotline.client.transport import ServerApi
 from hotline.crypto.hpke import CustodianPublicKey
 from hotline.records.checkpoint import SignedTreeHead, TreeHead, verify_tree_head
+from hotline.records.custodian_keys import fingerprint as custodian_fingerprint
 from hotline.records.hasher import hash_leaf
 from hotline.records.sealing import seal_record
 from hotline.records.verify import verify_consistency, verify_inclusion
@@ -86,11 +87,16 @@ async def fetch_policy(server: ServerApi) -> ArchivePin | None:
         return None
     assert signed is not None
     policy = open_policy(signed)
+    # The fingerprint shown to users is computed here from the key itself: the server's own
+    # statement of it is only checked, never believed.
+    shown = custodian_fingerprint(b64d(policy.custodian_key, field="custodian_key"))
+    if not hmac.compare_digest(shown, policy.custodian_fingerprint):
+        raise BadSignature("the records policy states a fingerprint that is not its key's")
     return ArchivePin(
         log_id=policy.log_id,
         log_key=policy.log_key,
         custodian_key=policy.custodian_key,
-        custodian_fingerprint=policy.custodian_fingerprint,
+        custodian_fingerprint=shown,
         law=policy.law,
         banner=policy.banner,
         domain=policy.domain,

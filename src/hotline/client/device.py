@@ -60,6 +60,7 @@ from hotline.wire.envelope import CallSignal, Envelope, EnvelopeKind, Receipt, S
 from hotline.wire.errors import (
     AlreadyExists,
     BadSignature,
+    CustodianNotAuthorised,
     DeviceListMismatch,
     ForbiddenByPolicy,
     HotlineError,
@@ -170,9 +171,16 @@ class HotlineClient:
         client = cls(keystore, server, clock)
         await client.publish_keys()
         archive = await fetch_policy(server)
-        async with client._tx() as (pinned, _):
-            pinned.archive = archive
-            await policy_pin.fetch(server, pinned, org_key)
+        try:
+            async with client._tx() as (pinned, _):
+                pinned.archive = archive
+                await policy_pin.fetch(server, pinned, org_key)
+        except CustodianNotAuthorised:
+            # A server sealing records to a key the organisation did not name: this device
+            # keeps nothing, so it cannot be used by mistake (threat model row 12).
+            await client.close()
+            shutil.rmtree(home, ignore_errors=True)
+            raise
         return client
 
     @classmethod
@@ -748,7 +756,12 @@ class HotlineClient:
         async with self._tx() as (state, _):
             try:
                 await policy_pin.fetch(self.server, state)
-            except (BadSignature, PolicyDowngrade, ForbiddenByPolicy) as exc:
+            except (
+                BadSignature,
+                PolicyDowngrade,
+                ForbiddenByPolicy,
+                CustodianNotAuthorised,
+            ) as exc:
                 return [
                     ClientEvent(
                         "warning", state.handle, f"policy refused: {exc.code}: {exc.detail}"

@@ -6,6 +6,8 @@ enforces it again, so a modified client gains nothing.
 
 from __future__ import annotations
 
+import hmac
+
 import msgspec
 
 from hotline.client.state import ClientState, PolicyPin
@@ -13,7 +15,7 @@ from hotline.client.transport import ServerApi
 from hotline.policy.document import open_policy
 from hotline.wire.codec import Signed, decode
 from hotline.wire.encoding import b64d, b64e
-from hotline.wire.errors import ForbiddenByPolicy, HotlineError, NotFound
+from hotline.wire.errors import CustodianNotAuthorised, ForbiddenByPolicy, HotlineError, NotFound
 from hotline.wire.policy import ContentClass, Policy
 
 
@@ -33,6 +35,8 @@ async def fetch(
     Raises:
         BadSignature: the policy is not signed by the pinned organisation key.
         PolicyDowngrade: an older version than the one in force.
+        CustodianNotAuthorised: the policy names custodians and the pinned records archive
+            seals to none of them.
     """
     try:
         published = await server.call("GET", "/v1/policy", response=_Published)
@@ -44,12 +48,31 @@ async def fetch(
         raise ForbiddenByPolicy("the server's organisation key is not the one you were given")
     floor = state.policy.version if state.policy is not None else 0
     policy = open_policy(published.policy, org_key, not_below=floor)
+    check_custodian(policy, state)
     state.policy = PolicyPin(
         org_key=b64e(org_key),
         payload=published.policy.payload,
         signature=published.policy.signature,
         version=policy.version,
     )
+
+
+def check_custodian(policy: Policy, state: ClientState) -> None:
+    """Refuse a records archive whose custodian the organisation's policy does not name.
+
+    Raises:
+        CustodianNotAuthorised: the pinned records policy seals to another custodian key.
+    """
+    if policy.records is None or state.archive is None:
+        return
+    have = state.archive.custodian_fingerprint
+    if not any(hmac.compare_digest(have, f) for f in policy.records.custodian_fingerprints):
+        raise CustodianNotAuthorised(
+            f"your home server seals records to custodian {have}, which policy version "
+            f"{policy.version} of {policy.organisation} does not name; do not use this server",
+            custodian=have,
+            authorised=list(policy.records.custodian_fingerprints),
+        )
 
 
 def current(state: ClientState) -> Policy | None:

@@ -15,12 +15,12 @@ from cryptography.hazmat.primitives.serialization import (
 
 from hotline.policy.document import open_policy
 from hotline.policy.keys import read_org_public
-from hotline.records.custodian_keys import read_public
+from hotline.records.custodian_keys import fingerprint, read_public
 from hotline.server.context import token_hash
 from hotline.server.records_log import ArchiveSettings
 from hotline.store import Store
 from hotline.wire.codec import Signed, decode
-from hotline.wire.errors import MalformedInput
+from hotline.wire.errors import CustodianNotAuthorised, MalformedInput
 
 ENROLMENT_TTL = 7 * 24 * 3600.0
 
@@ -88,6 +88,28 @@ def archive_settings(
         custodian_key=public.hpke.to_bytes(),
         law=law_file.read_text() if law_file.exists() else ArchiveSettings.law,
     )
+
+
+def check_custodian_named(
+    archive: ArchiveSettings | None, policy: Signed | None, org_key: bytes | None
+) -> None:
+    """Refuse to serve a records archive whose custodian the signed policy does not name.
+
+    Clients refuse such a server anyway (threat model row 12); this tells the operator first.
+
+    Raises:
+        CustodianNotAuthorised: the policy names custodians and the configured one is not among
+            them.
+    """
+    if archive is None or policy is None or org_key is None:
+        return
+    binding = open_policy(policy, org_key).records
+    have = fingerprint(archive.custodian_key)
+    if binding is not None and have not in binding.custodian_fingerprints:
+        raise CustodianNotAuthorised(
+            f"the configured custodian key {have} is not named in the organisation's policy "
+            f"(it names {', '.join(binding.custodian_fingerprints)})"
+        )
 
 
 POLICY_FILE = "policy.signed"

@@ -21,7 +21,12 @@ from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 from uvicorn.supervisors import Multiprocess
 
-from hotline.server.admin import archive_settings, load_server_key, policy_settings
+from hotline.server.admin import (
+    archive_settings,
+    check_custodian_named,
+    load_server_key,
+    policy_settings,
+)
 from hotline.server.app import create_app
 from hotline.server.config import ServerConfig, default_database_url
 from hotline.wire.errors import MalformedInput
@@ -92,10 +97,12 @@ def config_from_data_dir(
     Raises:
         MalformedInput: a setting is invalid (see the helpers), or calls must be recorded
             without an archive.
+        CustodianNotAuthorised: the signed policy names custodians, not the configured one.
     """
     resolved = resolve_domain(data_dir, domain)
     archive = archive_settings(data_dir, custodian_key, records_law)
     signed_policy, org = policy_settings(data_dir, policy, org_key)
+    check_custodian_named(archive, signed_policy, org)
     recording = call_recording_policy(data_dir, call_recording)
     if recording == "required" and archive is None:
         raise MalformedInput(

@@ -439,6 +439,15 @@ class PolicyDowngrade(HotlineError):
     title = "Policy downgrade refused"
 
 
+class CustodianNotAuthorised(HotlineError):
+    """The home server seals records to a custodian key the organisation's signed policy does
+    not name (a substituted custodian key, or a server configured against its policy)."""
+
+    code = "custodian_not_authorised"
+    status = 409
+    title = "Records custodian not authorised by the organisation"
+
+
 class NotFound(HotlineError):
     """No such endpoint."""
 

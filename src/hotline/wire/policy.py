@@ -40,6 +40,21 @@ class Features(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     disappearing_messages: bool = False
 
 
+class RecordsBinding(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The custodian keys the organisation authorises to receive its records.
+
+    A home server's records policy is signed only by the server's own log key; naming the
+    custodian here, under the offline organisation key, lets every device refuse a server that
+    substitutes its own key for the custodian's (threat model row 12).
+    """
+
+    #: fingerprints as ``hotline archive init`` prints them (more than one during a rotation)
+    custodian_fingerprints: Annotated[
+        list[Annotated[str, msgspec.Meta(min_length=39, max_length=39)]],
+        msgspec.Meta(min_length=1, max_length=8),
+    ]
+
+
 class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     v: Version
     organisation: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -51,3 +66,4 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     card_validity_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 90
     contact_approval: Literal["principal", "aide"] = "principal"
     records_banner: Annotated[str, msgspec.Meta(max_length=1024)] = ""
+    records: RecordsBinding | None = None
