@@ -47,9 +47,12 @@ class ServerProcess:
         domain: str,
         custodian_pub: Path | None = None,
         database_url: str | None = None,
+        log_path: Path | None = None,
     ) -> None:
         self.data_dir, self.domain, self.custodian_pub = data_dir, domain, custodian_pub
         self.database_url = database_url
+        #: with a path, the server logs at debug level (everything) into that file
+        self.log_path = log_path
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -66,12 +69,18 @@ class ServerProcess:
         ]
         if self.custodian_pub is not None:
             args += ["--custodian-key", str(self.custodian_pub)]
-        env = {**os.environ, "HOTLINE_LOG_LEVEL": "warning"}
+        level = "debug" if self.log_path is not None else "warning"
+        env = {**os.environ, "HOTLINE_LOG_LEVEL": level}
         if self.database_url:
             env["HOTLINE_DATABASE_URL"] = self.database_url
-        self.proc = subprocess.Popen(
-            hotline_command(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
-        )
+        out = self.log_path.open("ab") if self.log_path is not None else subprocess.DEVNULL
+        try:
+            self.proc = subprocess.Popen(
+                hotline_command(*args), stdout=out, stderr=subprocess.STDOUT, env=env
+            )
+        finally:
+            if self.log_path is not None:
+                out.close()  # type: ignore[union-attr]
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
