@@ -10,7 +10,7 @@ import sqlite3
 
 import httpx
 import pytest
-from harness import connect
+from harness import connect, start_server
 from test_capture import log_records
 
 from hotline.client.device import HotlineClient
@@ -204,3 +204,86 @@ def test_roster_over_fifty_members_does_not_decode(count: int) -> None:
     signed = Signed(payload=b64e(payload), signature=b64e(identity.sign(b"x", payload)))
     with pytest.raises(MalformedInput):
         open_roster(signed)
+
+
+GROUP_POLICY = """
+organisation = "Government of Testland"
+version = 1
+issued_at = 1800000000
+max_group_members = 2
+records_banner = "Recorded under the Testland Records Act"
+"""
+
+
+async def test_group_size_limit_enforced_by_client_and_server(tmp_path) -> None:
+    from test_policy import ORG, enrol, policy_records
+
+    from hotline.client.group_roster import sign_roster
+    from hotline.policy.document import parse_toml, sign_policy
+    from hotline.policy.keys import public_bytes
+    from hotline.wire.errors import ForbiddenByPolicy
+    from hotline.wire.groups import GroupMembershipUpload, GroupRoster
+
+    policy = sign_policy(parse_toml(GROUP_POLICY), ORG)
+    server, stop = await start_server(tmp_path / "s.db", policy=policy, org_key=public_bytes(ORG))
+    clients = []
+    try:
+        potus, vp, sos = [await enrol(server, tmp_path, n) for n in ("potus", "vp", "sos")]
+        clients += [potus, vp, sos]
+        await connect(potus, vp)
+        await connect(potus, sos)
+        with pytest.raises(ForbiddenByPolicy):
+            await potus.groups.create("Cabinet", [vp.handle, sos.handle])
+        await potus.groups.create("Pair", [vp.handle])  # two members is allowed
+        # A modified client skips its own check: the server refuses and records the refusal.
+        state = potus.keystore.load()
+        identity = IdentityKey.from_bytes(b64d(state.identity_key))
+        members = [
+            GroupMember(handle=c.handle, identity_key=b64e(c.identity().public.to_bytes()))
+            for c in (potus, vp, sos)
+        ]
+        roster = GroupRoster(
+            v=1,
+            group_id="too-big-group-000001",
+            name="Cabinet",
+            version=1,
+            members=members,
+            admins=[potus.handle],
+            signer=potus.handle,
+            signer_key=members[0].identity_key,
+            action="create",
+            issued_at=0,
+        )
+        upload = GroupMembershipUpload(roster=sign_roster(identity, roster))
+        with pytest.raises(ForbiddenByPolicy):
+            await potus.server.call("PUT", "/v1/groups", upload)
+        refused = [d for d in policy_records(server.db_path) if d.get("event") == "refused"]
+        assert [d["rule"] for d in refused] == ["max_group_members"]
+    finally:
+        for client in clients:
+            await client.close()
+        await stop()
+
+
+async def test_new_device_reads_what_is_sent_after_it_joined(make_principal, tmp_path) -> None:
+    from harness import FAST_SCRYPT, PASSPHRASE
+
+    from hotline.client.linked_devices import provision_device
+
+    potus, vp, sos, gid = await cabinet(make_principal)
+    await potus.groups.send(gid, "Before the new device.")
+    await vp.sync()
+    tablet = await provision_device(vp, tmp_path / "vp-tablet", PASSPHRASE, scrypt=FAST_SCRYPT)
+    try:
+        await potus.groups.send(gid, "After the new device.")
+        await sos.groups.send(gid, "Welcome.")
+        events = [e for e in await tablet.sync() if e.kind == "group"]
+        assert [e.text for e in events] == ["After the new device.", "Welcome."]
+        await vp.sync()
+        assert [m.text for m in vp.groups.history(gid)] == [
+            "Before the new device.",
+            "After the new device.",
+            "Welcome.",
+        ]
+    finally:
+        await tablet.close()
