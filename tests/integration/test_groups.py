@@ -287,3 +287,60 @@ async def test_new_device_reads_what_is_sent_after_it_joined(make_principal, tmp
         ]
     finally:
         await tablet.close()
+
+
+async def test_group_on_postgresql(tmp_path) -> None:
+    """The same flow against a server whose store is PostgreSQL (skips without it)."""
+    import time
+
+    from harness import CUSTODIAN, FAST_SCRYPT, PASSPHRASE, archive_settings
+    from processes import scratch_postgres
+
+    from hotline.records.sealing import open_record
+    from hotline.server.admin import issue_enrolment
+    from hotline.server.config import ServerConfig
+    from hotline.server.embedded import start_embedded
+
+    async with scratch_postgres("hotline_groups") as url:
+        config = ServerConfig(
+            domain="washington.test", database_url=url, archive=archive_settings()
+        )
+        server = await start_embedded(config)
+        clients: list[HotlineClient] = []
+        try:
+            for name in ("potus", "vp", "sos"):
+                handle = f"{name}@washington.test"
+                token = await issue_enrolment(server.store, handle, time.time())
+                clients.append(
+                    await HotlineClient.register(
+                        tmp_path / name,
+                        PASSPHRASE,
+                        server_url=server.url,
+                        enrolment_token=token,
+                        handle=handle,
+                        display_name=name,
+                        scrypt=FAST_SCRYPT,
+                    )
+                )
+            potus, vp, sos = clients
+            await connect(potus, vp)
+            await connect(potus, sos)
+            group = await potus.groups.create("Cabinet", [vp.handle, sos.handle])
+            await vp.sync()
+            await sos.sync()
+            await sos.groups.send(group.group_id, "On PostgreSQL.")
+            for client in (potus, vp):
+                events = [e for e in await client.sync() if e.kind == "group"]
+                assert [e.text for e in events] == ["On PostgreSQL."]
+                assert [e for e in await client.sync() if e.kind == "group"] == []
+            entries = await server.store.log_entries(0, await server.store.log_size())
+            bodies = [open_record(CUSTODIAN, e.leaf) for e in entries]
+            assert sorted(r.side for r in bodies if r.body == "On PostgreSQL.") == [
+                "received",
+                "received",
+                "sent",
+            ]
+        finally:
+            for client in clients:
+                await client.close()
+            await server.stop()

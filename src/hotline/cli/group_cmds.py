@@ -25,6 +25,11 @@ def _summary(group: GroupState) -> str:
     return f"[bold]{escape(group.name)}[/] v{group.version}, {len(roster.members)} members{state}"
 
 
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        console.print(f"[bold yellow]  ⚠ {escape(warning)}[/]", highlight=False)
+
+
 @group_app.command("create")
 @run_async
 async def group_create(
@@ -36,7 +41,9 @@ async def group_create(
     """Create a group of you (its admin) and some of your contacts."""
     async with opened() as client:
         group = await client.groups.create(name, member)
+        warnings = client.groups.warnings
     console.print(f"Created {_summary(group)}; id {group.group_id}")
+    _warn(warnings)
 
 
 @group_app.command("add")
@@ -48,7 +55,9 @@ async def group_add(
     """Add contacts to a group you administer (they cannot read earlier messages)."""
     async with opened() as client:
         state = await client.groups.add(group, member)
+        warnings = client.groups.warnings
     console.print(f"Updated {_summary(state)}")
+    _warn(warnings)
 
 
 @group_app.command("remove")
@@ -60,7 +69,9 @@ async def group_remove(
     """Remove a member: every device rotates its key, so they read nothing sent afterwards."""
     async with opened() as client:
         state = await client.groups.remove(group, member)
+        warnings = client.groups.warnings
     console.print(f"Updated {_summary(state)}")
+    _warn(warnings)
 
 
 @group_app.command("leave")
@@ -69,7 +80,9 @@ async def group_leave(group: Annotated[str, typer.Argument(help="Group name or i
     """Leave a group (signed by you; the others rotate their keys)."""
     async with opened() as client:
         state = await client.groups.leave(group)
+        warnings = client.groups.warnings
     console.print(f"Left {_summary(state)}")
+    _warn(warnings)
 
 
 @group_app.command("send")
@@ -83,8 +96,7 @@ async def group_send(
         entry = await client.groups.send(group, text)
     on_record = f", record #{entry.record_index}" if entry.record_index >= 0 else ""
     console.print(f"Sent to the group (index {entry.seq}{on_record})")
-    for warning in entry.warnings:
-        console.print(f"[bold yellow]  ⚠ {escape(warning)}[/]", highlight=False)
+    _warn(entry.warnings)
 
 
 @group_app.command("list")

@@ -33,7 +33,6 @@ from hotline.wire.errors import (
     HotlineError,
     MalformedInput,
     NotAGroupMember,
-    RosterRefused,
     UnknownGroup,
 )
 from hotline.wire.groups import (
@@ -89,6 +88,8 @@ class Groups:
 
     def __init__(self, client: HotlineClient) -> None:
         self.client = client
+        #: members the last roster change could not be sent to (shown by the CLI)
+        self.warnings: list[str] = []
 
     # -- reading -----------------------------------------------------------------------------
     def all(self) -> list[GroupState]:
@@ -234,17 +235,16 @@ class Groups:
             m.handle for m in (current.members if current else [])
         }
         payload = GroupPayload(group_id=roster.group_id, roster=signed)
+        self.warnings = []
         for handle in sorted(told - {state.handle}):
+            # The change is in force here already (and on the record): a member who cannot be
+            # told now is named, not a reason to undo it for everyone else.
             try:
                 await self.client._send_envelope(
                     state, account, handle, "group_roster", group=payload
                 )
             except HotlineError as exc:
-                state.groups[roster.group_id].shared_with.clear()  # rotate, to be safe
-                raise RosterRefused(
-                    f"the roster change is in force here but {handle} was not told: "
-                    f"{exc.code}: {exc.detail}"
-                ) from exc
+                self.warnings.append(f"{handle} was not told: {exc.code}: {exc.detail}")
         return state.groups[roster.group_id]
 
     # -- messages ----------------------------------------------------------------------------
