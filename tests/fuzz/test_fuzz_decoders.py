@@ -31,6 +31,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import group_encodings as g
 import httpx
 import msgspec
 import pytest
@@ -41,6 +42,7 @@ from hypothesis import strategies as st
 
 from hotline.client.cards import read_card
 from hotline.client.device import HotlineClient, decode_envelope
+from hotline.client.group_roster import open_roster
 from hotline.client.transport import MAX_RESPONSE, _Push
 from hotline.crypto.identity import DOMAIN_CARD
 from hotline.records.checkpoint import (
@@ -61,7 +63,7 @@ from hotline.server.routes_messages import _WsAck
 from hotline.store.base import PeerRow
 from hotline.wire import api
 from hotline.wire.card import SCHEME, parse_card
-from hotline.wire.codec import decode
+from hotline.wire.codec import Signed, decode
 from hotline.wire.encoding import b64d, b64e
 from hotline.wire.errors import HotlineError, ReplayedRequest
 from hotline.wire.federation import (
@@ -70,6 +72,7 @@ from hotline.wire.federation import (
     RemoteContactRequest,
     RemoteLookup,
 )
+from hotline.wire.groups import GroupCiphertext, GroupSendRequest, GroupText
 from hotline.wire.records import Record, RecordReceipt
 
 #: Crash sites found by the fuzzers and not fixed yet: (exception type, function) -> the
@@ -319,6 +322,10 @@ DECODERS: dict[str, tuple[Callable[[bytes], object], list[bytes]]] = {
     "ws_ack_frame": (lambda d: decode(d, _WsAck, max_size=64 * 1024), v.ws_frames()[:2]),
     "ws_push_frame": (push_frame, v.ws_frames()[2:]),
     "inbox_response": (lambda d: decode(d, api.InboxResponse), v.ws_frames()[2:]),
+    "group_roster": (lambda d: open_roster(decode(d, Signed)), g.signed_rosters()),
+    "group_text": (lambda d: decode(d, GroupText), g.group_texts()),
+    "group_ciphertext": (lambda d: decode(d, GroupCiphertext), g.group_ciphertexts()),
+    "group_send_request": (lambda d: decode(d, GroupSendRequest), g.group_send_requests()),
 }
 
 
@@ -522,7 +529,7 @@ def hostile_items(draw: st.DrawFn, real: api.InboxItem, own: str, stranger: str)
     return api.InboxItem(
         seq=draw(st.integers(1, 2**40)),
         message_id=draw(st.from_regex(r"\A[A-Za-z0-9_-]{1,20}\Z")),
-        kind=draw(st.sampled_from(["olm", "olm", "contact_request", "bounce", "", "??"])),
+        kind=draw(st.sampled_from(["olm", "olm", "contact_request", "bounce", "megolm", "", "??"])),
         sender_handle=draw(st.sampled_from([real.sender_handle, own, stranger, ""])),
         sender_device=draw(st.sampled_from([real.sender_device, "nope", ""])),
         body=body,
@@ -593,6 +600,8 @@ ROUTES = [
     ("POST", "/v1/inbox/ack"),
     ("POST", "/v1/records"),
     ("POST", "/v1/federation"),
+    ("PUT", "/v1/groups"),
+    ("POST", "/v1/groups/messages"),
 ]
 
 
@@ -600,7 +609,7 @@ ROUTES = [
 def hostile_requests(draw: st.DrawFn) -> tuple[str, str, bytes, bool, bool]:
     """(method, path, body, authenticated, signed-by-pinned-peer)."""
     method, path = draw(st.sampled_from(ROUTES))
-    seed = v.api_bodies()[path]
+    seed = {**v.api_bodies(), **g.api_bodies()}[path]
     body = draw(st.one_of(st.binary(max_size=1024), mutated_json([seed]), mutated_bytes(seed)))
     if path == "/v1/federation" and draw(st.booleans()):
         payloads = v.federation_payloads()

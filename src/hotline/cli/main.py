@@ -8,6 +8,7 @@ from hotline.cli import call_cmds
 from hotline.cli import client_cmds as c
 from hotline.cli.archive_cmds import archive_app
 from hotline.cli.device_cmds import devices_app
+from hotline.cli.group_cmds import group_app
 from hotline.cli.policy_cmds import policy_app
 from hotline.cli.server_cmds import server_app
 
@@ -22,6 +23,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(c.contacts_app, name="contacts")
 app.add_typer(devices_app, name="devices")
 app.add_typer(archive_app, name="archive")
+app.add_typer(group_app, name="group")
 app.command()(c.register)
 app.command()(c.card)
 app.command()(c.send)

@@ -57,6 +57,8 @@ RECORD_KIND: dict[str, RecordKind] = {
     "contact_removed": "contact_removed",
     "sas": "verification",
     "call": "call",
+    "group_roster": "group",
+    "group_key": "group",
 }
 
 

@@ -35,6 +35,8 @@ from hotline.client.cards import (
     sign_device_list,
 )
 from hotline.client.events import ClientEvent
+from hotline.client.group_state import peer_state
+from hotline.client.groups import Groups
 from hotline.client.keystore import Keystore
 from hotline.client.sas_flow import SasFlow, SasFlows
 from hotline.client.state import (
@@ -73,6 +75,7 @@ from hotline.wire.errors import (
     StaleVersion,
     UnknownContact,
 )
+from hotline.wire.groups import GroupPayload
 from hotline.wire.lists import DeviceKeys
 from hotline.wire.policy import ContentClass
 from hotline.wire.records import RecordKind
@@ -104,6 +107,8 @@ class HotlineClient:
         self.server.relogin = self.login
         #: handles "call" envelopes (the calls layer; None would disable calls)
         self.calls: CallFlows | None = CallFlows(self)
+        #: small groups (``client.groups``)
+        self.groups = Groups(self)
         state = keystore.load()
         self.handle = state.handle
         self.device_id = state.device_id
@@ -601,6 +606,7 @@ class HotlineClient:
         receipt: Receipt | None = None,
         sas: SasStep | None = None,
         call: CallSignal | None = None,
+        group: GroupPayload | None = None,
     ) -> MessageEntry | None:
         conversation = conversation_id(state.handle, to)
         transcript = state.transcripts.setdefault(conversation, Transcript(conversation))
@@ -623,6 +629,7 @@ class HotlineClient:
             receipt=receipt,
             sas=sas,
             call=call,
+            group=group,
         )
         plaintext = encode(envelope)
         leaf = self._sender_record(state, envelope, plaintext)
@@ -787,6 +794,10 @@ class HotlineClient:
             body = f"verification step {envelope.sas.step}"
         elif envelope.call is not None:
             body = f"call {envelope.call.call_id}: {envelope.call.event}"
+        elif envelope.group is not None:
+            # a Megolm session key is never put on the record (the messages it opens are)
+            body = f"{envelope.kind} {envelope.group.group_id} {envelope.group.session_id}"
+            plaintext = plaintext if envelope.kind == "group_roster" else b""
         _, leaf = build_record(
             state,
             kind=RECORD_KIND[envelope.kind],
@@ -828,7 +839,7 @@ class HotlineClient:
     def _pinned_identity(self, state: ClientState, handle: str) -> bytes:
         if handle == state.handle:
             return IdentityKey.from_bytes(b64d(state.identity_key)).public.to_bytes()
-        contact = state.contacts.get(handle)
+        contact = peer_state(state.contacts, state.group_peers, handle)
         if contact is None:
             raise UnknownContact(f"{handle} is not a contact")
         return b64d(contact.identity_key)
@@ -842,7 +853,7 @@ class HotlineClient:
             StaleVersion: the server offers an older device list than one seen before.
         """
         own = handle == state.handle
-        contact = None if own else state.contacts[handle]
+        contact = None if own else peer_state(state.contacts, state.group_peers, handle)
         cached = state.own_devices if own else contact.devices if contact else []
         if cached and not refresh:
             return cached

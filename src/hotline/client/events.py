@@ -14,6 +14,7 @@ EventKind = Literal[
     "warning",
     "sas",
     "call",
+    "group",
 ]
 
 

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from hotline.client import channel
+from hotline.client import channel, group_inbox
 from hotline.client.capture import RECORD_KIND, queue_record
 from hotline.client.cards import read_card
 from hotline.client.events import ClientEvent
+from hotline.client.group_state import peer_state
 from hotline.client.policy_pin import content_class
 from hotline.client.state import ClientState, MessageEntry, PendingRequest
 from hotline.client.transcript import Transcript, conversation_id
@@ -66,6 +67,8 @@ async def handle_item(
                 state.seen_deliveries.append(delivery)
                 del state.seen_deliveries[:-MAX_SEEN]
             return events
+        if item.kind == "megolm":
+            return await group_inbox.handle_megolm(client, state, item)
         if item.kind == "bounce":
             return _bounce(state, item)
         return [ClientEvent("warning", item.sender_handle, f"unknown item kind {item.kind!r}")]
@@ -125,7 +128,7 @@ async def _sender_curve(
 ) -> bytes | None:
     """The sender device's Curve25519 key from its verified device list, if it is listed."""
     own = handle == state.handle
-    contact = state.contacts.get(handle)
+    contact = peer_state(state.contacts, state.group_peers, handle)
     if not own and (contact is None or contact.status == "removed"):
         return None
     devices = state.own_devices if own else contact.devices if contact else []
@@ -153,7 +156,7 @@ async def _olm(
         state, account, client.keystore.pickle_key, sender, device, curve, decode_olm(item)
     )
     envelope = decode_envelope(plaintext)
-    problem = _misdeclared(item, envelope)
+    problem = _misdeclared(item, envelope) or group_inbox.refusal(state, envelope)
     if problem:
         return [ClientEvent("warning", sender, problem)]
     if envelope.message_id in state.seen_message_ids:
@@ -164,6 +167,8 @@ async def _olm(
         return _text(state, envelope, plaintext, receipts, client.now_ms())
     if envelope.kind == "receipt" and envelope.receipt is not None:
         return _receipt(state, envelope)
+    if envelope.kind in group_inbox.GROUP_KINDS:
+        return await group_inbox.handle_envelope(client, state, envelope)
     if envelope.kind == "sas":
         return await client.sas.handle(state, account, envelope)
     if envelope.kind == "call":

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from hotline.client import policy_pin
 from hotline.client.cards import sign_device_list
+from hotline.client.group_state import GroupState
 from hotline.client.keystore import Keystore
 from hotline.client.state import ClientState
 from hotline.crypto.identity import IdentityKey
@@ -31,6 +32,23 @@ from hotline.wire.lists import MAX_DEVICES, DeviceKeys
 
 if TYPE_CHECKING:
     from hotline.client.device import HotlineClient
+
+
+def groups_for_new_device(state: ClientState) -> dict[str, GroupState]:
+    """The rosters in force, without any Megolm session: members share their current key with
+    the new device at their next message (it is new in their device lists), so it reads
+    what is sent from then on, never what came before."""
+    return {
+        gid: GroupState(
+            group_id=gid,
+            name=g.name,
+            roster=g.roster,
+            signature=g.signature,
+            version=g.version,
+            active=g.active,
+        )
+        for gid, g in state.groups.items()
+    }
 
 
 def new_device_state(state: ClientState, keys: DeviceKeys) -> ClientState:
@@ -58,6 +76,8 @@ def new_device_state(state: ClientState, keys: DeviceKeys) -> ClientState:
         policy=copy.deepcopy(state.policy),
         archive=copy.deepcopy(state.archive),
         last_head=copy.deepcopy(state.last_head),
+        groups=groups_for_new_device(state),
+        group_peers=copy.deepcopy(state.group_peers),
     )
     for contact in fresh.contacts.values():
         contact.devices = []  # re-fetched and re-verified by the new device

@@ -149,3 +149,11 @@ class ClientState(msgspec.Struct):
     pending_records: list[PendingRecord] = msgspec.field(default_factory=list)
     outbox: list[OutboxItem] = msgspec.field(default_factory=list)
     policy: PolicyPin | None = None
+    #: small groups by group id (``client.groups``)
+    groups: dict[str, GroupState] = msgspec.field(default_factory=dict)
+    #: co-members of my groups who are not contacts: pinned from the signed roster, reachable
+    #: only for group traffic
+    group_peers: dict[str, ContactState] = msgspec.field(default_factory=dict)
+
+
+from hotline.client.group_state import GroupState  # noqa: E402  (it needs ContactState)

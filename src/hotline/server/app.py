@@ -15,6 +15,7 @@ from hotline import __version__
 from hotline.server import routes_account as acct
 from hotline.server import routes_enrolment as links
 from hotline.server import routes_federation
+from hotline.server import routes_groups as groups
 from hotline.server import routes_messages as msgs
 from hotline.server import routes_records as recs
 from hotline.server.config import ServerConfig
@@ -138,6 +139,9 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         Route("/v1/calls/config", calls_config),
         Route("/v1/policy", policy),
         Route("/v1/federation", routes_federation.federation, methods=["POST"]),
+        Route("/v1/groups", groups.put_membership, methods=["PUT"]),
+        Route("/v1/groups/messages", groups.send_group, methods=["POST"]),
+        Route("/v1/groups/{group_id}", groups.drop_membership, methods=["DELETE"]),
     ]
     app = Starlette(
         routes=routes,

@@ -14,10 +14,21 @@ from hotline.wire.encoding import b64e
 from hotline.wire.errors import NotAContact
 
 
+async def allowed_or_group_peer(store: Store, owner: str, requester: str) -> bool:
+    """Whether ``owner`` allows ``requester``: on its allowlist, or in one of its groups.
+
+    A co-member of a group may reach the member's devices (to share Megolm keys over Olm and
+    to read its device list); the member's *client* refuses anything but group traffic from
+    a co-member who is not a contact (``client.group_inbox``).
+    """
+    return await store.is_allowed(owner, requester) or await store.shares_group(owner, requester)
+
+
 async def visible_principal(store: Store, requester: str, handle: str) -> None:
-    """Raises: NotAContact unless ``requester`` is ``handle`` or on its allowlist."""
+    """Raises: NotAContact unless ``requester`` is ``handle``, on its allowlist or in one of
+    its groups."""
     if await store.get_principal(handle) is None or (
-        handle != requester and not await store.is_allowed(handle, requester)
+        handle != requester and not await allowed_or_group_peer(store, handle, requester)
     ):
         raise NotAContact(f"{handle} does not accept you as a contact")
 

@@ -11,10 +11,11 @@ from starlette.responses import Response
 from hotline.server.context import Caller, ServerState, state_of
 from hotline.server.federation_auth import open_request
 from hotline.server.federation_client import domain_of
-from hotline.server.lookups import claim_response, devices_response
+from hotline.server.lookups import allowed_or_group_peer, claim_response, devices_response
 from hotline.server.policy_gate import check_content
 from hotline.server.responses import ok
 from hotline.server.routes_account import check_invite
+from hotline.server.routes_groups import deliver_remote_group
 from hotline.server.routes_messages import delivery_kind
 from hotline.store import DeliveryItem
 from hotline.wire.codec import decode, encode
@@ -115,7 +116,9 @@ async def _deliver(
 
 
 async def _deliver_one(state: ServerState, message: RemoteMessage) -> bool:
-    if not await state.store.is_allowed(message.to, message.sender):
+    if message.group:
+        return await deliver_remote_group(state, message)
+    if not await allowed_or_group_peer(state.store, message.to, message.sender):
         raise NotAContact(f"{message.to} does not accept messages from {message.sender}")
     devices = {d.device_id for d in await state.store.list_devices(message.to)}
     addressed = [c.device_id for c in message.ciphertexts]

@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hotline.server.context import Caller, ServerState, authenticate, read_struct, state_of
 from hotline.server.federation_client import domain_of
+from hotline.server.lookups import allowed_or_group_peer
 from hotline.server.policy_gate import check_content
 from hotline.server.responses import ok
 from hotline.server.routes_account import check_invite
@@ -32,7 +33,7 @@ from hotline.wire.errors import (
     UnknownPeer,
 )
 from hotline.wire.federation import RemoteContactRequest, RemoteMessage
-from hotline.wire.records import MAX_LEAF
+from hotline.wire.records import MAX_LEAF, RecordReceipt
 
 PUSH_BATCH = 100
 #: most items pushed to one connection and not yet acknowledged
@@ -63,7 +64,7 @@ class ContactRequestNotice(msgspec.Struct, frozen=True):
 async def _targets(state: ServerState, caller: Caller, to: str) -> set[str]:
     """Devices a message from ``caller`` to ``to`` must address: all of the recipient's and
     the sender's own other devices. Raises NotAContact if ``to`` does not allow the caller."""
-    if to != caller.handle and not await state.store.is_allowed(to, caller.handle):
+    if to != caller.handle and not await allowed_or_group_peer(state.store, to, caller.handle):
         raise NotAContact(f"{to} does not accept messages from you")
     devices = {d.device_id for d in await state.store.list_devices(to)}
     devices |= {d.device_id for d in await state.store.list_devices(caller.handle)}
@@ -111,13 +112,7 @@ async def send(request: Request) -> Response:
     state.hub.notify([c.device_id for c in local])
     if queued:
         state.outbound_wakeup.set()
-    receipt = None
-    if record is not None and state.records is not None:
-        index = await state.store.record_index(record.record_id)
-        if index is not None:
-            receipt = await state.records.receipt(
-                state.store, record.record_id, index, now, body.known_tree_size
-            )
+    receipt = await sender_receipt(state, record, now, body.known_tree_size)
     return ok(
         api.SendResponse(message_id=body.message_id, stored=stored, receipt=receipt), status=201
     )
@@ -154,6 +149,18 @@ async def _split_remote(
     )
     item = OutboundItem(destination, body.message_id, caller.device_id, encode(message))
     return local, [item]
+
+
+async def sender_receipt(
+    state: ServerState, record: LogLeaf | None, now: float, known_tree_size: int
+) -> RecordReceipt | None:
+    """The proof, for the sender, that its record is in the log (None without an archive)."""
+    if record is None or state.records is None:
+        return None
+    index = await state.store.record_index(record.record_id)
+    if index is None:
+        return None
+    return await state.records.receipt(state.store, record.record_id, index, now, known_tree_size)
 
 
 def _sender_record(state: ServerState, caller: Caller, leaf_text: str | None) -> LogLeaf | None:

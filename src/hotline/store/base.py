@@ -310,7 +310,25 @@ class DeviceLinkStore(Protocol):
         """
 
 
-class Store(LogStore, FederationStore, DeviceLinkStore, Protocol):
+class GroupStore(Protocol):
+    """Each local member's copy of the rosters of its groups (see ``store.sql_groups``)."""
+
+    async def put_group_membership(
+        self, owner: str, group_id: str, roster: SignedBlob, members: list[str]
+    ) -> None:
+        """Raises: UnknownPrincipal, StaleVersion (older than the stored version)."""
+        ...
+
+    async def drop_group_membership(self, owner: str, group_id: str) -> bool: ...
+
+    async def group_membership(self, owner: str, group_id: str) -> SignedBlob | None: ...
+
+    async def is_group_member(self, owner: str, group_id: str, member: str) -> bool: ...
+
+    async def shares_group(self, owner: str, member: str) -> bool: ...
+
+
+class Store(LogStore, FederationStore, DeviceLinkStore, GroupStore, Protocol):
     """What the server needs from persistence. See module docstring for the contract."""
 
     async def close(self) -> None: ...

@@ -261,3 +261,27 @@ device_links = Table(
     Column("handle", String, nullable=True),
     Column("bundle", LargeBinary, nullable=True),
 )
+
+# -- small groups (hotline.server.routes_groups) ---------------------------------------------
+#: The roster of each group a local principal is in, as that principal last uploaded it (its
+#: own declaration, like the allowlist): the server relays group traffic to ``owner`` only from
+#: the members listed here. ``version`` only goes up.
+group_memberships = Table(
+    "group_memberships",
+    metadata,
+    Column("owner", String, ForeignKey("principals.handle"), primary_key=True),
+    Column("group_id", String, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("roster_payload", LargeBinary, nullable=False),
+    Column("roster_signature", LargeBinary, nullable=False),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("owner", String, ForeignKey("principals.handle"), primary_key=True),
+    Column("group_id", String, primary_key=True),
+    # No foreign key: members may be principals of a federated peer server.
+    Column("member", String, primary_key=True),
+    Index("ix_group_members_owner_member", "owner", "member"),
+)

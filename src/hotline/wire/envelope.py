@@ -12,10 +12,20 @@ from typing import Annotated, Literal
 import msgspec
 
 from hotline.wire.codec import B64, Counter, Handle, Ident, Version
+from hotline.wire.groups import GroupPayload
 
 MAX_TEXT = 16 * 1024
 
-EnvelopeKind = Literal["text", "receipt", "contact_accepted", "contact_removed", "sas", "call"]
+EnvelopeKind = Literal[
+    "text",
+    "receipt",
+    "contact_accepted",
+    "contact_removed",
+    "sas",
+    "call",
+    "group_roster",
+    "group_key",
+]
 
 CallEvent = Literal[
     "offer",
@@ -77,3 +87,5 @@ class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     receipt: Receipt | None = None
     sas: SasStep | None = None
     call: CallSignal | None = None
+    #: ``group_roster`` and ``group_key`` (see ``wire.groups``)
+    group: GroupPayload | None = None

@@ -179,6 +179,31 @@ class NotAContact(HotlineError):
     title = "Not a contact"
 
 
+class NotAGroupMember(HotlineError):
+    """The sender (or the caller) is not on the group's current roster as the recipient holds it."""
+
+    code = "not_a_group_member"
+    status = 403
+    title = "Not a group member"
+
+
+class UnknownGroup(HotlineError):
+    """No group of this device matches the name or id given."""
+
+    code = "unknown_group"
+    status = 404
+    title = "Unknown group"
+
+
+class RosterRefused(HotlineError):
+    """A group roster is not signed by a current admin (or by the member leaving), or it
+    changes the group in a way its signer may not."""
+
+    code = "roster_refused"
+    status = 403
+    title = "Group roster refused"
+
+
 class RateLimited(HotlineError):
     """Too many requests from this device; retry after ``extra['retry_after']`` seconds."""
 

@@ -53,6 +53,9 @@ class RemoteMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     to: Handle
     ciphertexts: Annotated[list[DeviceCiphertext], msgspec.Meta(min_length=1, max_length=32)]
     content_class: ContentClass = "message"
+    #: set for a Megolm group message (``wire.groups``): the peer relays it only if ``to``
+    #: holds ``sender`` on its roster of this group, as mailbox kind ``megolm``
+    group: Annotated[str, msgspec.Meta(max_length=64)] = ""
 
 
 class DeliverBatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -38,6 +38,8 @@ class Features(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     copy_export: bool = False
     #: always off where a records law applies (the server refuses a policy that turns it on)
     disappearing_messages: bool = False
+    #: small group conversations (``hotline group``)
+    groups: bool = True
 
 
 class RecordsBinding(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -63,6 +65,8 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     features: Features = msgspec.field(default_factory=Features)
     max_contacts: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 200
     max_devices: Annotated[int, msgspec.Meta(ge=1, le=16)] = 4
+    #: most principals in one group (the protocol's ceiling is 50)
+    max_group_members: Annotated[int, msgspec.Meta(ge=2, le=50)] = 50
     card_validity_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 90
     contact_approval: Literal["principal", "aide"] = "principal"
     records_banner: Annotated[str, msgspec.Meta(max_length=1024)] = ""

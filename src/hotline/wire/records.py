@@ -34,6 +34,7 @@ RecordKind = Literal[
     "verification",
     "call",
     "policy",
+    "group",
 ]
 RecordSide = Literal["sent", "received", "local"]
 LogId = Annotated[str, msgspec.Meta(pattern=r"^[\x21-\x7e]{1,128}$")]
