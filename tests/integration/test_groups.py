@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 
 import httpx
+import msgspec
 import pytest
 from harness import connect, start_server
 from test_capture import log_records
@@ -63,6 +64,14 @@ async def test_every_member_gets_each_message_once_and_it_is_recorded_once(
     )  # one sealed record by the sender, one by each receiving member: not one per recipient
     roster_records = [r for r in records if r.kind == "group"]
     assert {r.principal for r in roster_records} == {potus.handle, vp.handle, sos.handle}
+    # Key shares are on the record as events, but the Megolm session key itself never is.
+    everything = log_records(live_server.db_path)
+    shares = [r for r in everything if r.body.startswith("group_key ")]
+    assert shares and all(r.envelope == "" for r in shares)
+    for record in everything:
+        if record.envelope:
+            group = msgspec.json.decode(b64d(record.envelope)).get("group") or {}
+            assert not group.get("session_key")
     with sqlite3.connect(live_server.db_path) as conn:
         blob = b"".join(bytes(r[0]) for r in conn.execute("SELECT leaf FROM log_entries"))
     assert b"Briefing" not in blob
@@ -136,7 +145,6 @@ async def forged_roster_events(
         "action": "add",
     }
     fields.update(changes)
-    import msgspec
 
     forged = sign_roster(identity, msgspec.structs.replace(current, **fields))
     async with sender._tx() as (st, account):

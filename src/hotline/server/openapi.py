@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from hotline import __version__
-from hotline.wire import api
+from hotline.wire import api, groups
 from hotline.wire import device_link as link
 from hotline.wire.codec import Signed
 from hotline.wire.records import ConsistencyResponse, RecordsResponse, RecordsUpload, SignedHead
@@ -36,6 +36,9 @@ ROUTES: list[tuple[str, str, type | None, type | None, str]] = [
     ("post", "/v1/records", RecordsUpload, RecordsResponse, "Append sealed records"),
     ("get", "/v1/records/tree-head", None, SignedHead, "Latest signed tree head"),
     ("get", "/v1/records/consistency", None, ConsistencyResponse, "Consistency proof"),
+    ("put", "/v1/groups", groups.GroupMembershipUpload, None, "Store my copy of a group roster"),
+    ("delete", "/v1/groups/{group_id}", None, None, "Forget a group (left or removed)"),
+    ("post", "/v1/groups/messages", groups.GroupSendRequest, api.SendResponse, "Group message"),
     ("get", "/v1/server", None, api.ServerInfo, "Server identity"),
     ("get", "/health", None, api.Health, "Liveness"),
 ]
