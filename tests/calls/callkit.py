@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from harness import CUSTODIAN, LiveServer
 
+from hotline.calls.media import CallMedia
 from hotline.calls.state import CallState
 from hotline.client.call_flow import CallFlows, call_flows
 from hotline.client.device import HotlineClient
@@ -32,6 +33,15 @@ async def pump(*clients: HotlineClient, until: Callable[[], bool], timeout: floa
             await client.sync()
             await flows(client).tick()
         await asyncio.sleep(0.02)
+
+
+async def connect_media(a: CallMedia, b: CallMedia, timeout: float = 5) -> tuple[str, str]:
+    """Offer from ``a``, answer from ``b``, until both are connected; returns both SDPs."""
+    offer = await a.create_offer()
+    answer = await b.create_answer(offer)
+    await a.accept_answer(answer)
+    await pump(until=lambda: a.state == "connected" and b.state == "connected", timeout=timeout)
+    return offer, answer
 
 
 def flows(client: HotlineClient) -> CallFlows:

@@ -13,7 +13,7 @@ import re
 import msgspec
 import pytest
 from aiortc import RTCCertificate
-from callkit import flows, pump, state_of
+from callkit import connect_media, flows, pump, state_of
 
 from hotline.calls.errors import DtlsFingerprintMismatch
 from hotline.calls.fingerprint import check_certificate, sdp_fingerprints
@@ -72,10 +72,7 @@ async def test_fingerprint_check_against_the_e2e_sdp() -> None:
     certificate matches the genuine SDP and is refused against a forged one."""
     a, b = CallMedia(), CallMedia()
     try:
-        offer = await a.create_offer()
-        answer = await b.create_answer(offer)
-        await a.accept_answer(answer)
-        await pump(until=lambda: a.state == "connected" and b.state == "connected", timeout=5)
+        offer, answer = await connect_media(a, b)
         a.check_fingerprint(answer)
         b.check_fingerprint(offer)
         forged = mallory_fingerprints(answer)
