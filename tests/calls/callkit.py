@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import time
 from collections.abc import Callable
+from typing import Any
 
+import msgspec
+from aiortc import RTCCertificate
 from harness import CUSTODIAN, LiveServer
 
 from hotline.calls.media import CallMedia
 from hotline.calls.state import CallState
 from hotline.client.call_flow import CallFlows, call_flows
 from hotline.client.device import HotlineClient
+from hotline.client.events import ClientEvent
+from hotline.client.state import ClientState
+from hotline.crypto.olm import DeviceAccount
 from hotline.records.sealing import open_record
+from hotline.wire.envelope import Envelope
 from hotline.wire.records import Record
 
 
@@ -42,6 +50,31 @@ async def connect_media(a: CallMedia, b: CallMedia, timeout: float = 5) -> tuple
     await a.accept_answer(answer)
     await pump(until=lambda: a.state == "connected" and b.state == "connected", timeout=timeout)
     return offer, answer
+
+
+def mallory_fingerprints(sdp: str) -> str:
+    """``sdp`` with its fingerprints replaced by those of a fresh third-party certificate."""
+    mallory = RTCCertificate.generateCertificate().getFingerprints()
+    lines = "".join(f"a=fingerprint:{f.algorithm} {f.value}\r\n" for f in mallory)
+    stripped = re.sub(r"a=fingerprint:[^\r\n]*\r\n", "", sdp)
+    return stripped.replace("a=setup:", lines + "a=setup:", 1)
+
+
+def forge_fingerprints(monkeypatch: Any, target: CallFlows, event: str) -> None:
+    """Make ``target`` receive every ``event`` signal with a third party's fingerprints."""
+    genuine_handle = target.handle
+
+    async def tampering_handle(
+        state: ClientState, account: DeviceAccount, envelope: Envelope
+    ) -> list[ClientEvent]:
+        if envelope.call is not None and envelope.call.event == event:
+            forged = msgspec.structs.replace(
+                envelope.call, sdp=mallory_fingerprints(envelope.call.sdp)
+            )
+            envelope = msgspec.structs.replace(envelope, call=forged)
+        return await genuine_handle(state, account, envelope)
+
+    monkeypatch.setattr(target, "handle", tampering_handle)
 
 
 def flows(client: HotlineClient) -> CallFlows:

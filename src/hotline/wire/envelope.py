@@ -28,6 +28,10 @@ CallEvent = Literal[
     "hangup",
     "answered_elsewhere",
     "recording_notice",
+    # reconnect after a network loss (issue 4): callee asks, caller re-offers, callee answers
+    "reconnect",
+    "reoffer",
+    "reanswer",
 ]
 
 
