@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 from aiortc import RTCCertificate
-from harness import CUSTODIAN, LiveServer
+from harness import CUSTODIAN, PASSPHRASE, LiveServer
 
 from hotline.calls.media import CallMedia
 from hotline.calls.state import CallState
@@ -75,6 +79,41 @@ def forge_fingerprints(monkeypatch: Any, target: CallFlows, event: str) -> None:
         return await genuine_handle(state, account, envelope)
 
     monkeypatch.setattr(target, "handle", tampering_handle)
+
+
+async def hotline(home: Path, *args: str, netns: str | None = None) -> asyncio.subprocess.Process:
+    """Run the ``hotline`` CLI on ``home`` (inside network namespace ``netns`` if given)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    env.update(HOTLINE_HOME=str(home), HOTLINE_PASSPHRASE=PASSPHRASE, COLUMNS="200", NO_COLOR="1")
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    return await asyncio.create_subprocess_exec(
+        *prefix, sys.executable, "-m", "hotline.cli.main", *args,
+        env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+
+
+async def finish(proc: asyncio.subprocess.Process, timeout: float = 30, seen: str = "") -> str:
+    """The rest of ``proc``'s output once it exits (after ``seen``, what was read already)."""
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        out, _ = await proc.communicate()
+        pytest.fail(f"timed out:\n{seen}{out.decode()}")
+    return seen + out.decode()
+
+
+async def read_until(proc: asyncio.subprocess.Process, text: str, timeout: float = 30) -> str:
+    """``proc``'s output up to and including the line containing ``text``."""
+    seen = ""
+    async with asyncio.timeout(timeout):
+        while text not in seen:
+            line = await proc.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                pytest.fail(f"exited before printing {text!r}:\n{seen}")
+            seen += line.decode()
+    return seen
 
 
 def flows(client: HotlineClient) -> CallFlows:

@@ -408,6 +408,8 @@ class CallFlows:
             )
         events = self._notice(live, out.notice) if out.notice else []
         events += [self._event(live, r.state, r.outcome) for r in out.records]
+        if out.records and not live.call.ended:
+            await self._notify()  # show "reconnecting" now, not after the network steps
         failure: HotlineError | None = None
         try:
             for signal in out.signals:
@@ -422,11 +424,7 @@ class CallFlows:
             failure = exc
         if failure is None:
             self._start_recording(live)
-        try:
-            warnings = await self._bounded(live, flush_records(self.client.server, state))
-        except ServerUnavailable as exc:
-            warnings = [f"records not on the record yet: {exc.code}"]
-        events += [ClientEvent("warning", live.peer, w) for w in warnings]
+        events += await self._flush_records(state, live, failure)
         if failure is None:
             try:
                 events += await self._reconnect_media(state, account, live, out)
@@ -438,6 +436,19 @@ class CallFlows:
             await live.media.close()
         await self._notify()
         return events
+
+    async def _flush_records(
+        self, state: ClientState, live: LiveCall, failure: HotlineError | None
+    ) -> list[ClientEvent]:
+        """Submit the queued records now; a warning for each problem (they wait if need be)."""
+        if isinstance(failure, ServerUnavailable):  # no server now: the records wait for it
+            warnings = [f"{len(state.pending_records)} record(s) not on the record yet"]
+        else:
+            try:
+                warnings = await self._bounded(live, flush_records(self.client.server, state))
+            except ServerUnavailable as exc:
+                warnings = [f"records not on the record yet: {exc.code}"]
+        return [ClientEvent("warning", live.peer, w) for w in warnings]
 
     async def _bounded(self, live: LiveCall, step: Coroutine[Any, Any, T]) -> T:
         """Run a network step; within :data:`LOST_NETWORK_STEP_S` if the network is down.
