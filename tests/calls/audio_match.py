@@ -87,3 +87,16 @@ def speak(path: Path, text: str) -> Path:
         pytest.skip(reason)
     subprocess.run([espeak, "-s", "170", "-w", str(path), text], check=True)
     return path
+
+
+def with_pause(path: Path, first: Path, pause_s: float, second: Path) -> Path:
+    """``first``, ``pause_s`` of silence, then ``second`` (16-bit WAV files of the same rate)."""
+    with wave.open(str(first)) as a, wave.open(str(second)) as b:
+        assert a.getparams()[:3] == b.getparams()[:3], "same channels, width and rate"
+        params = a.getparams()
+        frames = a.readframes(a.getnframes()), b.readframes(b.getnframes())
+    gap = bytes(params.sampwidth * params.nchannels * round(params.framerate * pause_s))
+    with wave.open(str(path), "wb") as out:
+        out.setparams(params)
+        out.writeframes(frames[0] + gap + frames[1])
+    return path

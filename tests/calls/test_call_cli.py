@@ -2,37 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-from pathlib import Path
-
 import pytest
 from audio_match import THRESHOLD, compare, speak
-from callkit import cdrs
-from harness import PASSPHRASE
+from callkit import cdrs, finish, hotline
 
 pytestmark = pytest.mark.slow
-
-
-async def hotline(home: Path, *args: str) -> asyncio.subprocess.Process:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
-    env.update(HOTLINE_HOME=str(home), HOTLINE_PASSPHRASE=PASSPHRASE, COLUMNS="200", NO_COLOR="1")
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hotline.cli.main", *args,
-        env=env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-
-
-async def finish(proc: asyncio.subprocess.Process, timeout: float = 30) -> str:
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        out, _ = await proc.communicate()
-        pytest.fail(f"timed out:\n{out.decode()}")
-    return out.decode()
 
 
 async def test_call_and_answer_commands(connected_pair, live_server, tmp_path) -> None:

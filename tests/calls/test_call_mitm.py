@@ -8,12 +8,8 @@ The call must fail, and say why with the evidence.
 
 from __future__ import annotations
 
-import re
-
-import msgspec
 import pytest
-from aiortc import RTCCertificate
-from callkit import flows, pump, state_of
+from callkit import connect_media, flows, forge_fingerprints, mallory_fingerprints, pump, state_of
 
 from hotline.calls.errors import DtlsFingerprintMismatch
 from hotline.calls.fingerprint import check_certificate, sdp_fingerprints
@@ -23,28 +19,10 @@ from hotline.calls.state import CallState
 S = CallState
 
 
-def mallory_fingerprints(sdp: str) -> str:
-    """``sdp`` with its fingerprints replaced by those of a fresh third-party certificate."""
-    mallory = RTCCertificate.generateCertificate().getFingerprints()
-    lines = "".join(f"a=fingerprint:{f.algorithm} {f.value}\r\n" for f in mallory)
-    stripped = re.sub(r"a=fingerprint:[^\r\n]*\r\n", "", sdp)
-    return stripped.replace("a=setup:", lines + "a=setup:", 1)
-
-
 async def test_rewritten_sdp_fingerprint_fails_the_call(connected_pair, monkeypatch) -> None:
     washington, ottawa = connected_pair
     callee = flows(ottawa)
-    genuine_handle = callee.handle
-
-    async def tampering_handle(state, account, envelope):
-        if envelope.call is not None and envelope.call.event == "offer":
-            forged = msgspec.structs.replace(
-                envelope.call, sdp=mallory_fingerprints(envelope.call.sdp)
-            )
-            envelope = msgspec.structs.replace(envelope, call=forged)
-        return await genuine_handle(state, account, envelope)
-
-    monkeypatch.setattr(callee, "handle", tampering_handle)
+    forge_fingerprints(monkeypatch, callee, "offer")
     call_id = await flows(washington).start_call(ottawa.handle)
     await pump(washington, ottawa, until=lambda: state_of(ottawa, call_id) is S.RINGING_IN)
     await callee.accept(call_id)
@@ -72,10 +50,7 @@ async def test_fingerprint_check_against_the_e2e_sdp() -> None:
     certificate matches the genuine SDP and is refused against a forged one."""
     a, b = CallMedia(), CallMedia()
     try:
-        offer = await a.create_offer()
-        answer = await b.create_answer(offer)
-        await a.accept_answer(answer)
-        await pump(until=lambda: a.state == "connected" and b.state == "connected", timeout=5)
+        offer, answer = await connect_media(a, b)
         a.check_fingerprint(answer)
         b.check_fingerprint(offer)
         forged = mallory_fingerprints(answer)

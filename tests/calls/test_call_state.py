@@ -145,6 +145,87 @@ def test_connect_and_reconnect_timeouts_fail_the_call() -> None:
     assert a.outcome == "failed"
 
 
+def active_pair(t: CallTimeouts | None = None) -> tuple[Call, Call]:
+    a, b = caller(t), callee(timeouts=t)
+    a.start(0, "offer")
+    b.receive_offer(1, "wdev")
+    a.receive(3, b.accept(2, "answer").signals[0], "odev")
+    a.media_connected(4)
+    b.media_connected(4)
+    return a, b
+
+
+def test_network_loss_renegotiates_end_to_end_and_comes_back() -> None:
+    a, b = active_pair()
+    out = a.media_lost(5_000)  # the caller noticed: it re-offers on a new connection
+    assert a.state is S.RECONNECTING and out.renegotiate and not out.signals
+    assert out.records[-1].state is S.RECONNECTING  # a CDR at this state change too
+    reoffer = a.reoffer(5_010, "offer2").signals[0]
+    assert (reoffer.event, reoffer.sdp) == ("reoffer", "offer2")
+    out = b.receive(5_020, reoffer, "wdev")  # the callee had not noticed yet
+    assert b.state is S.RECONNECTING and out.reoffer_sdp == "offer2"
+    assert out.records[-1].state is S.RECONNECTING
+    reanswer = b.reanswer(5_030, "answer2").signals[0]
+    assert (reanswer.event, reanswer.sdp, reanswer.device) == ("reanswer", "answer2", "odev")
+    assert a.receive(5_040, reanswer, "odev").remote_sdp == "answer2"
+    assert a.receive(5_041, reanswer, "odev").remote_sdp == ""  # a duplicate: ignored
+    assert a.media_connected(5_100).records[-1].state is S.ACTIVE
+    assert b.media_connected(5_100).records[-1].state is S.ACTIVE
+    out = a.hangup(9_000)
+    b.receive(9_010, out.signals[0], "wdev")
+    assert a.outcome == b.outcome == "answered" and a.losses == b.losses == 1
+
+
+def test_the_callee_noticing_first_asks_the_caller_to_reoffer() -> None:
+    a, b = active_pair()
+    out = b.media_lost(5_000)
+    assert b.state is S.RECONNECTING and not out.renegotiate
+    assert [s.event for s in out.signals] == ["reconnect"]
+    out = a.receive(5_010, out.signals[0], "odev")
+    assert a.state is S.RECONNECTING and out.renegotiate
+    assert a.receive(5_020, sig("reconnect"), "odev").renegotiate is False  # already on it
+    assert a.receive(5_030, sig("reconnect"), "mallory").records == []
+
+
+def test_failed_attempts_are_retried_then_the_call_ends_network_lost() -> None:
+    t = CallTimeouts(reconnect_ms=20_000, retry_ms=2_000)
+    a, b = active_pair(t)
+    a.media_lost(10_000)
+    a.reoffer(10_000, "offer2")
+    assert a.media_lost(10_500).renegotiate is False  # the attempt failed fast: wait
+    assert a.deadline() == 12_000
+    assert a.tick(11_999).renegotiate is False
+    assert a.tick(12_000).renegotiate is True
+    a.reoffer(12_000, "offer3")
+    assert a.media_lost(15_000).renegotiate is True  # failed after retry_ms: at once
+    assert a.deadline() == 30_000
+    out = a.tick(30_000)
+    assert a.outcome == "failed" and a.reason.startswith("network lost")
+    assert out.records[-1].outcome == "failed"
+    assert out.signals[0].event == "hangup" and "network lost" in out.signals[0].reason
+    b.media_lost(10_000)
+    b.receive(30_010, out.signals[0], "wdev")
+    assert b.outcome == "failed" and "network lost" in b.reason
+
+
+def test_reconnect_signals_in_the_wrong_state_or_from_others_are_ignored() -> None:
+    a, b = active_pair()
+    assert a.receive(10, sig("reanswer", sdp="x"), "odev").remote_sdp == ""  # not asked
+    assert b.receive(10, sig("reoffer", sdp="x"), "mallory").records == []
+    assert b.receive(10, sig("reoffer"), "wdev").records == []  # no SDP
+    assert a.state is b.state is S.ACTIVE
+    ringing = callee()
+    ringing.receive_offer(0, "wdev")
+    assert ringing.receive(1, sig("reoffer", sdp="x"), "wdev").reoffer_sdp == ""
+    with pytest.raises(WrongState, match="reoffer"):
+        a.reoffer(11, "sdp")
+    with pytest.raises(WrongState, match="reanswer"):
+        b.reanswer(11, "sdp")
+    b.media_lost(12)
+    with pytest.raises(WrongState, match="reoffer"):
+        b.reoffer(13, "sdp")  # only the caller re-offers
+
+
 def test_peer_failure_report_makes_outcome_failed() -> None:
     a = caller()
     a.start(0, "offer")
@@ -179,8 +260,13 @@ def test_timeouts_are_validated() -> None:
 
 
 # -- properties ------------------------------------------------------------------------------
-EVENTS = ["offer", "answer", "ringing", "decline", "busy", "hangup", "answered_elsewhere", "accept"]
-LOCAL = ["start", "receive_offer", "busy_offer", "accept", "decline", "hangup"]
+EVENTS = [
+    "offer", "answer", "ringing", "decline", "busy", "hangup", "answered_elsewhere", "accept",
+    "reconnect", "reoffer", "reanswer",
+]  # fmt: skip
+LOCAL = [
+    "start", "receive_offer", "busy_offer", "accept", "decline", "hangup", "reoffer", "reanswer",
+]  # fmt: skip
 MEDIA = ["connected", "lost", "failed", "abort", "tick"]
 
 step = st.one_of(
@@ -210,6 +296,8 @@ def apply_step(call: Call, now: int, item: tuple) -> CallOutput | None:  # type:
         "accept": lambda: call.accept(now, "answer"),
         "decline": lambda: call.decline(now),
         "hangup": lambda: call.hangup(now),
+        "reoffer": lambda: call.reoffer(now, "offer2"),
+        "reanswer": lambda: call.reanswer(now, "answer2"),
         "connected": lambda: call.media_connected(now),
         "lost": lambda: call.media_lost(now),
         "failed": lambda: call.media_failed(now, "ice failed"),

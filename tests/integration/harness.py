@@ -48,9 +48,14 @@ def archive_settings(custodian: CustodianPrivateKey = CUSTODIAN) -> ArchiveSetti
 
 
 async def start_server(
-    db_path: Path, domain: str = DOMAIN, *, archive: bool = True, **overrides: object
+    db_path: Path,
+    domain: str = DOMAIN,
+    *,
+    archive: bool = True,
+    host: str = "127.0.0.1",
+    **overrides: object,
 ) -> tuple[LiveServer, Callable[[], Awaitable[None]]]:
-    """Start a real server on 127.0.0.1:<ephemeral>; returns it and a stop function.
+    """Start a real server on ``host``:<ephemeral>; returns it and a stop function.
 
     With ``archive`` (the default) the server keeps a records log sealed to ``CUSTODIAN``.
     """
@@ -61,7 +66,7 @@ async def start_server(
         archive=settings,  # type: ignore[arg-type]
         **overrides,  # type: ignore[arg-type]
     )
-    server = await start_embedded(config)
+    server = await start_embedded(config, host=host)
     custodian = CUSTODIAN if archive else None
     return LiveServer(server.url, server.store, config, db_path, custodian), server.stop
 

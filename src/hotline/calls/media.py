@@ -1,4 +1,4 @@
-"""The media side of a call: one aiortc ``RTCPeerConnection`` (ICE, DTLS-SRTP, Opus).
+"""The media side of a call: an aiortc ``RTCPeerConnection`` (ICE, DTLS-SRTP, Opus).
 
 This is the I/O glue the client layer drives; the call's logic lives in
 :mod:`hotline.calls.state`. aiortc gathers every ICE candidate before
@@ -9,6 +9,10 @@ unreachable.
 
 Audio in: ``--play FILE`` (aiortc ``MediaPlayer``, paced in real time). Audio out:
 ``--record FILE`` (``MediaRecorder``; WAV, Ogg/Opus, ... by extension), else discarded.
+
+A reconnect (:meth:`CallMedia.renew`) replaces the peer connection — new ICE credentials, a new
+DTLS certificate and so a new fingerprint for the new offer/answer — while the audio streams
+(:mod:`hotline.calls.tracks`), the recording file and the recorder's taps carry on.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Any
 
 from aiortc import (
     MediaStreamTrack,
@@ -28,44 +31,13 @@ from aiortc import (
 )
 from aiortc.contrib.media import MediaBlackhole, MediaPlayer, MediaRecorder
 from aiortc.mediastreams import MediaStreamError
-from av.audio.frame import AudioFrame
-from av.frame import Frame
-from av.packet import Packet
 from cryptography import x509
 
 from hotline.calls.config import IceServer, MediaOptions
 from hotline.calls.errors import CallFailed
 from hotline.calls.fingerprint import check_certificate
-
-Tap = Callable[[AudioFrame], None]
-
-
-class TimedTrack(MediaStreamTrack):
-    """Passes frames through and notes when the first one went by (for latency figures);
-    ``tap`` (the call recorder) sees every audio frame on the way."""
-
-    kind = "audio"
-
-    def __init__(self, source: MediaStreamTrack) -> None:
-        super().__init__()
-        self.source = source
-        self.first_at: float | None = None
-        self.frames = 0
-        self.tap: Tap | None = None
-
-    async def recv(self) -> Frame | Packet[Any]:
-        frame = await self.source.recv()
-        if self.first_at is None:
-            self.first_at = time.monotonic()
-        self.frames += 1
-        if self.tap is not None and isinstance(frame, AudioFrame):
-            self.tap(frame)
-        return frame
-
-    def stop(self) -> None:
-        super().stop()
-        self.source.stop()
-
+from hotline.calls.jitter import AUDIO_PREFETCH, audio_prefetch, shorten_jitter_buffers
+from hotline.calls.tracks import IncomingAudio, OutgoingAudio, Tap
 
 #: FFmpeg device formats tried for the sound card, in order
 SOUND_BACKENDS = ("pulse", "alsa")
@@ -73,7 +45,7 @@ StateCallback = Callable[[str], None]
 
 
 class CallMedia:
-    """One peer connection with one bidirectional audio transceiver.
+    """The call's audio both ways over one peer connection at a time (one audio transceiver).
 
     Raises (from the coroutines): CallFailed when aiortc refuses an SDP or a media file.
     """
@@ -82,20 +54,20 @@ class CallMedia:
         self,
         options: MediaOptions | None = None,
         ice_servers: list[IceServer] | None = None,
+        *,
+        jitter_prefetch: int = AUDIO_PREFETCH,
     ) -> None:
         options = options or MediaOptions()
-        servers = [
+        self._servers = [
             RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
             for s in ice_servers or []
         ]
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        self.jitter_prefetch = jitter_prefetch
         self.on_state: StateCallback | None = None
-        self.sent: TimedTrack | None = None
-        self.received: TimedTrack | None = None
         self._player: MediaPlayer | None = None
         self._sink: MediaRecorder | MediaBlackhole = MediaBlackhole()
         self._closed = False
-        self._received_tap: Tap | None = None
+        self._sink_started = False
         self.warnings: list[str] = []
         try:
             if options.play is not None:
@@ -107,13 +79,30 @@ class CallMedia:
         if options.sound_card:
             self._open_sound_card(microphone=options.play is None, speaker=options.record is None)
         audio = self._player.audio if self._player is not None else None
-        if audio is not None:
-            self.sent = TimedTrack(audio)
-            self.pc.addTransceiver(self.sent, direction="sendrecv")
-        else:
-            self.pc.addTransceiver("audio", direction="sendrecv")
-        self.pc.on("track", self._on_track)
-        self.pc.on("connectionstatechange", self._on_connection_state)
+        self.outgoing = OutgoingAudio(audio)
+        self.incoming = IncomingAudio()
+        self._sink.addTrack(self.incoming)
+        #: how many peer connections this call has had (1 + reconnects)
+        self.connections = 0
+        self.pc = self._new_connection()
+
+    def _new_connection(self) -> RTCPeerConnection:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=self._servers))
+        pc.addTransceiver(self.outgoing.feed(), direction="sendrecv")
+        pc.on("track", self._on_track)
+        pc.on("connectionstatechange", lambda: self._on_connection_state(pc))
+        self.connections += 1
+        return pc
+
+    async def renew(self) -> None:
+        """Replace the peer connection (a reconnect): the next :meth:`create_offer` or
+        :meth:`create_answer` negotiates a new one, with a new DTLS certificate; the audio
+        streams, the recording and the taps carry on. The old connection's news is ignored."""
+        if self._closed:
+            raise CallFailed("the call's media is closed")
+        old, self.pc = self.pc, self._new_connection()
+        self.incoming.detach()
+        await old.close()
 
     def _open_sound_card(self, *, microphone: bool, speaker: bool) -> None:
         """The system's default microphone and speaker through FFmpeg (PulseAudio, else ALSA).
@@ -137,14 +126,18 @@ class CallMedia:
     # -- SDP offer/answer (RFC 3264) -------------------------------------------------------
     async def create_offer(self) -> str:
         """Caller: our SDP offer, with every ICE candidate and the DTLS fingerprints."""
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        return self.pc.localDescription.sdp
+        pc = self.pc
+        await pc.setLocalDescription(await pc.createOffer())
+        shorten_jitter_buffers(pc, self.jitter_prefetch)
+        return pc.localDescription.sdp
 
     async def create_answer(self, offer_sdp: str) -> str:
         """Callee: take the caller's offer (from the end-to-end channel) and answer it."""
+        pc = self.pc
         await self._set_remote(offer_sdp, "offer")
-        await self.pc.setLocalDescription(await self.pc.createAnswer())
-        return self.pc.localDescription.sdp
+        await pc.setLocalDescription(await pc.createAnswer())
+        shorten_jitter_buffers(pc, self.jitter_prefetch)
+        return pc.localDescription.sdp
 
     async def accept_answer(self, answer_sdp: str) -> None:
         """Caller: take the winning callee device's answer; ICE and DTLS start."""
@@ -155,13 +148,36 @@ class CallMedia:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
         except (ValueError, AssertionError, KeyError) as exc:  # aiortc's SDP parser
             raise CallFailed(f"the peer's SDP {kind} is not usable: {exc}") from exc
-        await self._sink.start()
+        shorten_jitter_buffers(self.pc, self.jitter_prefetch)
+        if not self._sink_started:
+            self._sink_started = True
+            await self._sink.start()
 
     # -- state -------------------------------------------------------------------------------
     @property
     def state(self) -> str:
         """aiortc's ``connectionState``: new, connecting, connected, failed or closed."""
         return self.pc.connectionState
+
+    @property
+    def sent(self) -> OutgoingAudio | None:
+        """What this side says, when it has something to say (a file or a microphone)."""
+        return self.outgoing if self.outgoing.has_source else None
+
+    @property
+    def received(self) -> IncomingAudio | None:
+        """What the other side says, once its track has arrived."""
+        return self.incoming if self.incoming.first_at is not None else None
+
+    def quiet_for(self, since: float) -> float:
+        """Seconds without a received audio frame, counted from ``since`` at the earliest
+        (monotonic; the peer sends silence when it has nothing to say, so quiet = lost)."""
+        last = max(self.incoming.last_at or since, since)
+        return max(0.0, time.monotonic() - last)
+
+    def jitter_prefetch_in_effect(self) -> list[int]:
+        """The prefetch (frames) of each audio receiver of the current connection."""
+        return audio_prefetch(self.pc)
 
     def peer_certificate(self) -> x509.Certificate | None:
         """The certificate the peer presented in the DTLS handshake (None before one)."""
@@ -182,22 +198,17 @@ class CallMedia:
         check_certificate(self.peer_certificate(), e2e_sdp)
 
     def set_taps(self, *, received: Tap | None, sent: Tap | None) -> None:
-        """Let the recorder see every frame received (now or once the track arrives) and sent."""
-        self._received_tap = received
-        if self.received is not None:
-            self.received.tap = received
-        if self.sent is not None:
-            self.sent.tap = sent
+        """Let the recorder see every frame received and sent."""
+        self.incoming.tap = received
+        self.outgoing.tap = sent if self.outgoing.has_source else None
 
     def _on_track(self, track: MediaStreamTrack) -> None:
-        if track.kind == "audio" and self.received is None:
-            self.received = TimedTrack(track)
-            self.received.tap = self._received_tap
-            self._sink.addTrack(self.received)
+        if track.kind == "audio":
+            self.incoming.attach(track)
 
-    def _on_connection_state(self) -> None:
-        if self.on_state is not None and not self._closed:
-            self.on_state(self.pc.connectionState)
+    def _on_connection_state(self, pc: RTCPeerConnection) -> None:
+        if self.on_state is not None and not self._closed and pc is self.pc:
+            self.on_state(pc.connectionState)
 
     async def close(self) -> None:
         """Stop sending and recording (the recording file is complete afterwards)."""
@@ -205,8 +216,8 @@ class CallMedia:
             return
         self._closed = True
         self.set_taps(received=None, sent=None)
-        if self.sent is not None:
-            self.sent.stop()
+        self.outgoing.stop()
+        self.incoming.stop()
         # a recording cut short is still a valid file up to its last frame
         with contextlib.suppress(MediaStreamError, OSError, ValueError):
             await self._sink.stop()
@@ -214,4 +225,4 @@ class CallMedia:
         await asyncio.sleep(0)
 
 
-__all__ = ["CallMedia", "IceServer", "MediaOptions", "Tap", "TimedTrack"]
+__all__ = ["CallMedia", "IceServer", "MediaOptions", "Tap"]

@@ -65,14 +65,22 @@ _LIVE = frozenset({S.CONNECTING, S.ACTIVE, S.RECONNECTING})
 
 @dataclass(frozen=True)
 class CallTimeouts:
-    """How long each waiting state may last, in milliseconds (issue 4: missed after 45 s)."""
+    """How long each waiting state may last, in milliseconds (issue 4: missed after 45 s).
+
+    ``silence_ms``: no audio frame for this long in an ACTIVE call means the network is lost
+    (the other side sends silence when there is nothing to say). ``reconnect_ms``: how long a
+    reconnect may take before the call fails; ``retry_ms``: the least time between two
+    attempts of the caller.
+    """
 
     ring_ms: int = 45_000
     connect_ms: int = 15_000
-    reconnect_ms: int = 10_000
+    reconnect_ms: int = 20_000
+    silence_ms: int = 3_000
+    retry_ms: int = 2_000
 
     def __post_init__(self) -> None:
-        for name in ("ring_ms", "connect_ms", "reconnect_ms"):
+        for name in ("ring_ms", "connect_ms", "reconnect_ms", "silence_ms", "retry_ms"):
             value = getattr(self, name)
             if not 0 < value <= 3_600_000:
                 raise ValueError(f"{name} must be between 1 ms and one hour, not {value}")
@@ -140,6 +148,11 @@ class CallOutput:
     remote_sdp: str = ""
     #: the peer announced it records the call under this law (show it to the user)
     notice: str = ""
+    #: caller, reconnecting: make a new peer connection and pass its offer to Call.reoffer
+    renegotiate: bool = False
+    #: callee, reconnecting: answer this offer (end to end) on a new peer connection and pass
+    #: the answer to Call.reanswer
+    reoffer_sdp: str = ""
 
 
 class Call:
@@ -167,6 +180,12 @@ class Call:
         self.reason = ""
         self.started_at = self.ring_at = self.answer_at = self.end_at = 0
         self._lost_at = 0
+        #: reconnect attempts of the caller: when the last began, when the next is due (0: none)
+        self._attempt_at = 0
+        self._retry_at = 0
+        self._awaiting_reanswer = False
+        #: how many times the media was lost during this call
+        self.losses = 0
         self.recorded_under = ""
         self.peer_recorded_under = ""
         #: recording notices from the callee's devices, by device (the answering one counts)
@@ -346,8 +365,14 @@ class Call:
                 # Stop the callee's other devices ringing.
                 out.signals.append(self._signal("hangup", reason=outcome))
                 return out
-        elif state in _LIVE and event == "hangup" and from_device == self.remote_device:
-            return self._remote_hangup(now, signal.reason)
+        elif state in _LIVE and from_device == self.remote_device:
+            if event == "hangup":
+                return self._remote_hangup(now, signal.reason)
+            if event == "reconnect" and state is S.ACTIVE:
+                return self.media_lost(now)  # the callee lost us first
+            if event == "reanswer" and signal.sdp and self._awaiting_reanswer:
+                self._awaiting_reanswer = False
+                return CallOutput(remote_sdp=signal.sdp)
         return CallOutput()
 
     def _callee_receives(self, now: int, signal: CallSignal, from_device: str) -> CallOutput:
@@ -369,6 +394,10 @@ class Call:
             return self._end(now, outcome, reason or "the caller hung up")
         elif event == "hangup" and state in _LIVE:
             return self._remote_hangup(now, signal.reason)
+        elif event == "reoffer" and signal.sdp and state in (S.ACTIVE, S.RECONNECTING):
+            out = self._lose(now) if state is S.ACTIVE else CallOutput()
+            out.reoffer_sdp = signal.sdp
+            return out
         return CallOutput()
 
     def _own_device_signal(self, now: int, signal: CallSignal, from_device: str) -> CallOutput:
@@ -398,14 +427,49 @@ class Call:
         """ICE and DTLS are up (and the DTLS fingerprint checked): audio flows."""
         if self.state not in (S.CONNECTING, S.RECONNECTING):
             return CallOutput()  # a late or repeated report: nothing changes
+        self._retry_at = 0
+        self._awaiting_reanswer = False
         return self._set_state(S.ACTIVE, now)
 
     def media_lost(self, now: int) -> CallOutput:
-        """The media path went quiet; try to get it back until ``reconnect_ms`` passes."""
-        if self.state is not S.ACTIVE:
-            return CallOutput()
+        """The media path went quiet, or a reconnect attempt failed: try to get it back until
+        ``reconnect_ms`` passes (see the module docstring)."""
+        if self.state is S.ACTIVE:
+            out = self._lose(now)
+            if self.role == "caller":
+                return self._renegotiate(now, out)
+            out.signals.append(self._signal("reconnect", device=self.local_device))
+            return out
+        if self.state is S.RECONNECTING and now - self._lost_at >= self.timeouts.reconnect_ms:
+            return self.tick(now)  # the window is over: no more attempts
+        if self.state is S.RECONNECTING and self.role == "caller":
+            # this attempt failed: the next one once retry_ms has passed since it began
+            self._awaiting_reanswer = False
+            self._retry_at = max(now, self._attempt_at + self.timeouts.retry_ms)
+            return self._renegotiate(now, CallOutput()) if self._retry_at <= now else CallOutput()
+        return CallOutput()
+
+    def reoffer(self, now: int, sdp: str) -> CallOutput:
+        """Caller, reconnecting: the new peer connection's offer, for the callee's device."""
+        self._require("reoffer", S.RECONNECTING, role="caller")
+        self._awaiting_reanswer = True
+        return CallOutput(signals=[self._signal("reoffer", sdp=sdp)])
+
+    def reanswer(self, now: int, sdp: str) -> CallOutput:
+        """Callee, reconnecting: the answer of its new peer connection to the ``reoffer``."""
+        self._require("reanswer", S.RECONNECTING, role="callee")
+        return CallOutput(signals=[self._signal("reanswer", sdp=sdp, device=self.local_device)])
+
+    def _lose(self, now: int) -> CallOutput:
         self._lost_at = now
+        self.losses += 1
         return self._set_state(S.RECONNECTING, now)
+
+    def _renegotiate(self, now: int, out: CallOutput) -> CallOutput:
+        self._attempt_at = now
+        self._retry_at = 0
+        out.renegotiate = True
+        return out
 
     def media_failed(self, now: int, reason: str) -> CallOutput:
         """The media path failed for good (ICE failure, DTLS fingerprint mismatch, ...)."""
@@ -432,7 +496,8 @@ class Call:
         if self.state is S.CONNECTING:
             return self.answer_at + t.connect_ms
         if self.state is S.RECONNECTING:
-            return self._lost_at + t.reconnect_ms
+            give_up = self._lost_at + t.reconnect_ms
+            return min(give_up, self._retry_at) if self._retry_at else give_up
         return None
 
     def tick(self, now: int) -> CallOutput:
@@ -447,7 +512,11 @@ class Call:
         if self.state is S.CONNECTING and now - self.answer_at >= t.connect_ms:
             return self.media_failed(now, f"media did not connect within {t.connect_ms} ms")
         if self.state is S.RECONNECTING and now - self._lost_at >= t.reconnect_ms:
-            return self.media_failed(now, f"media lost for {t.reconnect_ms} ms")
+            return self.media_failed(
+                now, f"network lost: the media did not come back within {t.reconnect_ms} ms"
+            )
+        if self.state is S.RECONNECTING and self._retry_at and now >= self._retry_at:
+            return self._renegotiate(now, CallOutput())
         return CallOutput()
 
     # -- internals -------------------------------------------------------------------------

@@ -3,13 +3,15 @@
 Audio comes from ``--play FILE`` and goes to ``--record FILE`` (any format FFmpeg reads; the
 recording's format follows its extension: ``.wav``, ``.ogg``, ...). The call runs while this
 process runs: it keeps the mailbox open (websocket) for the signalling and applies the
-timeouts; Ctrl-C hangs up.
+timeouts; Ctrl-C hangs up. When the network drops mid-call it prints "reconnecting…", and
+"reconnected" once a new media connection is up (or the call ends "failed": network lost).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -39,6 +41,15 @@ RecordOption = Annotated[
     Path | None,
     typer.Option("--record", help="Write what the other side says to this file (.wav, .ogg)."),
 ]
+WindowOption = Annotated[
+    float,
+    typer.Option(
+        "--reconnect-window",
+        help="After a network loss, try this many seconds to reconnect before the call fails.",
+        min=1,
+        max=3600,
+    ),
+]
 SecondsOption = Annotated[
     float | None,
     typer.Option("--seconds", help="Hang up after this many seconds of conversation.", min=0),
@@ -46,10 +57,11 @@ SecondsOption = Annotated[
 
 
 @asynccontextmanager
-async def _call_session() -> AsyncIterator[tuple[HotlineClient, CallFlows]]:
+async def _call_session(window: float) -> AsyncIterator[tuple[HotlineClient, CallFlows]]:
     """An open client whose mailbox and call timers are pumped in the background."""
     async with opened() as client:
         flows = call_flows(client)
+        flows.timeouts = dataclasses.replace(flows.timeouts, reconnect_ms=round(window * 1000))
         pumps = [
             asyncio.create_task(_print_events(client)),
             asyncio.create_task(flows.run_timers()),
@@ -68,7 +80,8 @@ async def _call_session() -> AsyncIterator[tuple[HotlineClient, CallFlows]]:
 
 
 async def _print_events(client: HotlineClient) -> None:
-    async for event in client.listen():
+    # reconnect: a network loss must not end the signalling the call's reconnect needs
+    async for event in client.listen(reconnect=True):
         if event.kind == "warning":
             console.print(f"[bold yellow]⚠ {escape(event.text)}[/]", highlight=False)
         elif event.kind == "message":
@@ -87,10 +100,29 @@ async def _converse(flows: CallFlows, live: LiveCall, seconds: float | None) -> 
             f"[green]connected[/] to {escape(live.peer)} (end-to-end encrypted; Ctrl-C hangs up)"
         )
         talk = 10.0**9 if seconds is None else seconds  # None: until someone hangs up
+        end = asyncio.get_running_loop().time() + talk
         with contextlib.suppress(TimeoutError):
-            await flows.wait_for(live.call_id, CallState.ENDED, timeout=talk)
+            while state is not CallState.ENDED:
+                left = end - asyncio.get_running_loop().time()
+                state = await flows.wait_for(live.call_id, *_NEXT[state], timeout=max(left, 0))
+                _show_reconnect(state, flows)
         if not live.call.ended:
             await flows.hangup(live.call_id)
+
+
+#: what the conversation waits for next: the network lost, or back
+_NEXT = {
+    CallState.ACTIVE: (CallState.RECONNECTING, CallState.ENDED),
+    CallState.RECONNECTING: (CallState.ACTIVE, CallState.ENDED),
+}
+
+
+def _show_reconnect(state: CallState, flows: CallFlows) -> None:
+    if state is CallState.RECONNECTING:
+        window = flows.timeouts.reconnect_ms / 1000
+        console.print(f"[yellow]reconnecting…[/] (media lost; trying for up to {window:g} s)")
+    elif state is CallState.ACTIVE:
+        console.print("[green]reconnected[/]")
 
 
 def _report(live: LiveCall) -> None:
@@ -124,10 +156,11 @@ async def call(
     play: PlayOption = None,
     record: RecordOption = None,
     seconds: SecondsOption = None,
+    reconnect_window: WindowOption = 20.0,
 ) -> None:
     """Call CONTACT: ring all their devices, talk until one side hangs up (or --seconds)."""
     media = _media(play, record)
-    async with _call_session() as (_client, flows):
+    async with _call_session(reconnect_window) as (_client, flows):
         call_id = await flows.start_call(contact, media)
         _media_warnings(flows.get(call_id))
         live = flows.get(call_id)
@@ -144,10 +177,11 @@ async def answer(
     wait: Annotated[
         float, typer.Option("--wait", help="How long to wait for a call to ring.", min=0)
     ] = 60.0,
+    reconnect_window: WindowOption = 20.0,
 ) -> None:
     """Wait for an incoming call and answer it on this device."""
     media = _media(play, record)
-    async with _call_session() as (client, flows):
+    async with _call_session(reconnect_window) as (client, flows):
         console.print(f"[dim]waiting for a call to {escape(client.handle)} …[/]")
         try:
             live = await flows.wait_for_incoming(wait)

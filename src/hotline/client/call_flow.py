@@ -15,6 +15,14 @@ happened until then. Like SAS flows, calls live in the memory of the process run
 (``hotline call`` / ``hotline answer``), which must keep processing its mailbox
 (:meth:`HotlineClient.listen` or ``sync``) and call :meth:`CallFlows.tick` for the timeouts.
 
+Network loss: :meth:`CallFlows.tick` watches every ACTIVE call's incoming audio; no frame for
+``CallTimeouts.silence_ms`` (the peer sends silence when quiet, so this is the network), or the
+peer connection failing, makes the call RECONNECTING. Then a brand-new peer connection is
+negotiated end to end (``reoffer``/``reanswer``, see :mod:`hotline.calls.state`) under the same
+audio streams and recording; its DTLS certificate is checked against the new SDP exactly like
+the first. While reconnecting, a signal that cannot reach the server only costs that attempt;
+the call fails ("network lost") when ``reconnect_ms`` runs out.
+
 Recording with consent (issue 4 item 5): when the home server's ``GET /v1/calls/config`` says
 ``recording: required``, this device announces it (a ``recording_notice`` naming the law, sent
 just before its offer or answer, so the other party is told before the call connects; the other
@@ -33,9 +41,10 @@ import asyncio
 import contextlib
 import hashlib
 import secrets
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hotline.calls.config import CallsConfig, IceServer, MediaOptions, ice_servers_of
 from hotline.calls.errors import CallFailed, DtlsFingerprintMismatch, NoSuchCall
@@ -47,7 +56,16 @@ from hotline.client.transcript import conversation_id
 from hotline.crypto.olm import DeviceAccount
 from hotline.wire.encoding import b64e
 from hotline.wire.envelope import Envelope
-from hotline.wire.errors import HotlineError, MethodNotAllowed, NotAContact, NotFound, WrongState
+from hotline.wire.errors import (
+    HotlineError,
+    MethodNotAllowed,
+    NotAContact,
+    NotFound,
+    ServerUnavailable,
+    WrongState,
+)
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from hotline.calls.media import CallMedia
@@ -60,6 +78,10 @@ CALL_EVENT: EventKind = "call"
 RECORDING_INTERVAL_S = 5.0
 #: recording notices kept for calls whose offer has not arrived yet
 MAX_EARLY_NOTICES = 32
+#: seconds a signal or a records upload may take while the network is known to be down (the
+#: call is reconnecting, or failed for it): an attempt, not the transport's 15 s, so the call's
+#: timers and the other signals are not held up behind it
+LOST_NETWORK_STEP_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +122,8 @@ class LiveCall:
     #: who records this call under which law, as this device learnt it (before connecting)
     notices: list[RecordingNotice] = field(default_factory=list)
     recording: LiveRecording | None = None
+    #: when the media (re)connected (monotonic s): quiet is counted from here at the earliest
+    heard_since: float = 0.0
 
     @property
     def call_id(self) -> str:
@@ -244,13 +268,28 @@ class CallFlows:
         live = self.get(call_id)
         await self._transition(live, lambda now: live.call.hangup(now, reason), raise_errors=True)
 
+    async def reconnect(self, call_id: str) -> None:
+        """Treat the media as lost now and renegotiate it (e.g. the system reports that the
+        network changed); what the loss detector does after ``silence_ms`` of quiet.
+
+        Raises: NoSuchCall.
+        """
+        live = self.get(call_id)
+        await self._transition(live, live.call.media_lost)
+
     async def tick(self, now_ms: int | None = None) -> None:
-        """Apply the timeouts that are due (missed, connect and reconnect timeouts)."""
+        """Apply the timeouts that are due (missed, connect and reconnect timeouts, reconnect
+        retries) and detect a lost network: no audio for ``silence_ms`` in an ACTIVE call."""
         now = self.client.now_ms() if now_ms is None else now_ms
         for live in list(self.calls.values()):
             deadline = live.call.deadline()
             if deadline is not None and now >= deadline:
                 await self._transition(live, _at(live.call.tick, now))
+            media = live.media
+            if live.call.state is CallState.ACTIVE and media is not None:
+                quiet_ms = 1000 * media.quiet_for(live.heard_since)
+                if quiet_ms >= live.call.timeouts.silence_ms:
+                    await self._transition(live, _at(live.call.media_lost, now))
 
     async def run_timers(self, interval: float = 0.2) -> None:
         """Call :meth:`tick` forever (run it beside ``listen()`` in a long-lived process)."""
@@ -369,10 +408,15 @@ class CallFlows:
             )
         events = self._notice(live, out.notice) if out.notice else []
         events += [self._event(live, r.state, r.outcome) for r in out.records]
+        if out.records and not live.call.ended:
+            await self._notify()  # show "reconnecting" now, not after the network steps
         failure: HotlineError | None = None
         try:
             for signal in out.signals:
-                await self.client._send_envelope(state, account, live.peer, "call", call=signal)
+                await self._bounded(
+                    live,
+                    self.client._send_envelope(state, account, live.peer, "call", call=signal),
+                )
             if out.remote_sdp and live.media is not None:
                 live.e2e_sdp = out.remote_sdp
                 await live.media.accept_answer(out.remote_sdp)
@@ -380,16 +424,85 @@ class CallFlows:
             failure = exc
         if failure is None:
             self._start_recording(live)
-        for warning in await flush_records(self.client.server, state):
-            events.append(ClientEvent("warning", live.peer, warning))
+        events += await self._flush_records(state, live, failure)
+        if failure is None:
+            try:
+                events += await self._reconnect_media(state, account, live, out)
+            except HotlineError as exc:
+                failure = exc
         if failure is not None and not live.call.ended:
-            live.error = failure
-            failed = live.call.fail(self.client.now_ms(), f"{failure.code}: {failure.detail}")
-            events += await self._apply(state, account, live, failed)
+            events += await self._failed(state, account, live, failure)
         if live.call.ended and live.media is not None:
             await live.media.close()
         await self._notify()
         return events
+
+    async def _flush_records(
+        self, state: ClientState, live: LiveCall, failure: HotlineError | None
+    ) -> list[ClientEvent]:
+        """Submit the queued records now; a warning for each problem (they wait if need be)."""
+        if isinstance(failure, ServerUnavailable):  # no server now: the records wait for it
+            warnings = [f"{len(state.pending_records)} record(s) not on the record yet"]
+        else:
+            try:
+                warnings = await self._bounded(live, flush_records(self.client.server, state))
+            except ServerUnavailable as exc:
+                warnings = [f"records not on the record yet: {exc.code}"]
+        return [ClientEvent("warning", live.peer, w) for w in warnings]
+
+    async def _bounded(self, live: LiveCall, step: Coroutine[Any, Any, T]) -> T:
+        """Run a network step; within :data:`LOST_NETWORK_STEP_S` if the network is down.
+
+        Raises: ServerUnavailable (also when that time ran out).
+        """
+        call = live.call
+        lost = call.state is CallState.RECONNECTING or (call.losses > 0 and call.ended)
+        if not lost:
+            return await step
+        try:
+            async with asyncio.timeout(LOST_NETWORK_STEP_S):
+                return await step
+        except TimeoutError as exc:
+            raise ServerUnavailable(
+                f"the home server did not answer within {LOST_NETWORK_STEP_S:g} s "
+                "while the network is lost"
+            ) from exc
+
+    async def _failed(
+        self, state: ClientState, account: DeviceAccount, live: LiveCall, failure: HotlineError
+    ) -> list[ClientEvent]:
+        """Something could not be done for the call: it fails, unless the network is down while
+        reconnecting — then this attempt failed and the reconnect window decides."""
+        now = self.client.now_ms()
+        if live.call.state is CallState.RECONNECTING and isinstance(failure, ServerUnavailable):
+            live.warnings.append(f"{failure.code}: {failure.detail}")
+            return await self._apply(state, account, live, live.call.media_lost(now))
+        live.error = failure
+        failed = live.call.fail(now, f"{failure.code}: {failure.detail}")
+        return await self._apply(state, account, live, failed)
+
+    async def _reconnect_media(
+        self, state: ClientState, account: DeviceAccount, live: LiveCall, out: CallOutput
+    ) -> list[ClientEvent]:
+        """Reconnecting: a new peer connection (new DTLS certificate) and its offer (caller) or
+        its answer to the caller's re-offer (callee), end to end like the first ones.
+
+        Raises: CallFailed (an unusable SDP), ServerUnavailable (the signal was not sent).
+        """
+        media, call = live.media, live.call
+        if media is None or call.state is not CallState.RECONNECTING:
+            return []
+        if out.renegotiate:
+            await media.renew()
+            sdp = await media.create_offer()
+            return await self._apply(state, account, live, call.reoffer(self.client.now_ms(), sdp))
+        if out.reoffer_sdp:
+            live.e2e_sdp = out.reoffer_sdp  # what the new connection's certificate must match
+            await media.renew()
+            sdp = await media.create_answer(out.reoffer_sdp)
+            answer = call.reanswer(self.client.now_ms(), sdp)
+            return await self._apply(state, account, live, answer)
+        return []
 
     def _notice(self, live: LiveCall, law: str) -> list[ClientEvent]:
         """The peer records this call under ``law``: note it and tell the user."""
@@ -560,6 +673,7 @@ class CallFlows:
             except DtlsFingerprintMismatch as exc:
                 await self._media_failure(live, exc)
                 return
+            live.heard_since = time.monotonic()
             await self._transition(live, live.call.media_connected)
         elif connection_state == "failed":
             error: HotlineError = CallFailed("the media path failed (ICE or DTLS)")
@@ -568,6 +682,10 @@ class CallFlows:
                     media.check_fingerprint(live.e2e_sdp)
                 except DtlsFingerprintMismatch as exc:
                     error = exc
+            established = (CallState.ACTIVE, CallState.RECONNECTING)
+            if live.call.state in established and not isinstance(error, DtlsFingerprintMismatch):
+                await self._transition(live, live.call.media_lost)  # the network, not the peer
+                return
             await self._media_failure(live, error)
 
     async def _media_failure(self, live: LiveCall, error: HotlineError) -> None:

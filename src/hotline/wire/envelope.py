@@ -38,6 +38,10 @@ CallEvent = Literal[
     "hangup",
     "answered_elsewhere",
     "recording_notice",
+    # reconnect after a network loss (issue 4): callee asks, caller re-offers, callee answers
+    "reconnect",
+    "reoffer",
+    "reanswer",
 ]
 
 
