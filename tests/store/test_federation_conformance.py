@@ -137,6 +137,9 @@ async def test_concurrent_drainers_send_each_row_once_in_order(store: SqlStore) 
     url = store.engine.url.render_as_string(hide_password=False)
     workers = [await open_store(url) for _ in range(4)]
     lease_s = 0.5
+    # Live workers hold a lease far longer than they need (a loaded CI machine can stall a
+    # worker for a good part of a second); only the dead worker's lease is short.
+    live_lease_s = 10.0
     # The dead worker: leases a.test's first batch and is never heard from again.
     now = time.time()
     orphaned = await workers[0].lease_outbound("a.test", "dead", now, now + lease_s, limit=5)
@@ -149,7 +152,9 @@ async def test_concurrent_drainers_send_each_row_once_in_order(store: SqlStore) 
         while time.monotonic() - idle_since < 3 * lease_s:
             for destination in await worker.outbound_destinations():
                 now = time.time()
-                rows = await worker.lease_outbound(destination, name, now, now + lease_s, limit=7)
+                rows = await worker.lease_outbound(
+                    destination, name, now, now + live_lease_s, limit=7
+                )
                 if not rows:
                     continue
                 assert destination not in holding, f"{name} and {holding[destination]} both hold"

@@ -1016,7 +1016,7 @@ class HotlineClient:
     def history(self, name: str) -> list[MessageEntry]:
         handle = self.contact(name).handle
         conversation = conversation_id(self.handle, handle)
-        return [m for m in self.keystore.load().messages if m.conversation == conversation]
+        return [m for m in self.keystore.history() if m.conversation == conversation]
 
     def transcript_digest(self, name: str) -> str:
         conversation = conversation_id(self.handle, self.contact(name).handle)

@@ -101,7 +101,7 @@ class Groups:
 
     def history(self, name: str) -> list[MessageEntry]:
         conversation = conversation_of(self.find(name).group_id)
-        return [m for m in self.client.keystore.load().messages if m.conversation == conversation]
+        return [m for m in self.client.keystore.history() if m.conversation == conversation]
 
     # -- roster changes ----------------------------------------------------------------------
     async def create(self, name: str, members: list[str]) -> GroupState:

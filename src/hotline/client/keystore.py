@@ -6,7 +6,12 @@ Layout of ``HOTLINE_HOME``:
   :mod:`hotline.crypto.passphrase`). A wrong passphrase is refused and nothing is written.
 - ``keystore.state``: the :class:`ClientState` JSON, ChaCha20-Poly1305 under the master key's
   ``state`` subkey. Written atomically (temp file, fsync, rename), so a crash leaves either the
-  old or the new state, never a torn one.
+  old or the new state, never a torn one. It holds everything except the message history, so
+  a transaction rewrites a small file whatever the length of the history.
+- ``keystore.history``: the message history, an append-only log of encrypted entries under the
+  ``history`` subkey (:mod:`hotline.client.history_log`). A transaction appends only what it
+  changed, before saving the state that counts the entries (the commit point). A keystore
+  written before the log existed (history inside the state) is migrated on open.
 - ``keystore.lock``: an exclusive ``flock`` held for each read-modify-write of the state
   (:meth:`Keystore.transaction`), so ``hotline listen`` and ``hotline send`` can run at the
   same time on one device without overwriting each other's state.
@@ -27,7 +32,8 @@ from typing import IO
 
 import msgspec
 
-from hotline.client.state import ClientState
+from hotline.client.history_log import HistoryLog, read_history
+from hotline.client.state import ClientState, MessageEntry
 from hotline.crypto.aead import aead_open, aead_seal
 from hotline.crypto.passphrase import DEFAULT_SCRYPT, KeystoreKey, ScryptParams
 from hotline.wire.errors import AlreadyExists, DecryptionFailed, KeystoreMissing, WrongPassphrase
@@ -45,6 +51,7 @@ class Keystore:
     def __init__(self, home: Path, key: KeystoreKey) -> None:
         self.home = home
         self._key = key
+        self._history = HistoryLog.in_home(home, key.subkey("history"))
 
     @property
     def pickle_key(self) -> bytes:
@@ -69,7 +76,7 @@ class Keystore:
             raise AlreadyExists(f"a keystore already exists in {home}; use another HOTLINE_HOME")
         key = KeystoreKey.generate()
         store = cls(home, key)
-        store.save(state)
+        store._commit(state)
         _atomic_write(home / KEY_FILE, key.seal(passphrase, aad=_AAD_KEY, scrypt=scrypt))
         return store
 
@@ -87,8 +94,40 @@ class Keystore:
                 "wrong passphrase for this keystore; nothing was changed"
             ) from None
         store = cls(home, key)
-        store.load()  # fail now, not later, if the state does not match the key
+        state = store.load()  # fail now, not later, if the state does not match the key
+        if state.messages:
+            store._migrate()
         return store
+
+    def _migrate(self) -> None:
+        """Move a history kept inside the state (written before the log existed) to the log.
+
+        Crash-safe: the log is appended first; until the state without the history is saved,
+        the history inside the state stays the truth and the appended entries are ignored.
+        """
+        handle = (self.home / LOCK_FILE).open("ab")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # open() is synchronous; the wait is short
+            state = self.load()
+            if state.messages:
+                self._history.view(state.history_entries)
+                self._commit(state)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+    def history(self) -> list[MessageEntry]:
+        """The message history as committed (read afresh; a keystore not yet migrated is read
+        from its state).
+
+        Raises:
+            WrongPassphrase: the state does not authenticate.
+            HistoryDamaged: a committed entry of the log is missing or altered.
+        """
+        state = self.load()
+        if state.messages:
+            return state.messages
+        return read_history(self.home, self._key.subkey("history"), state.history_entries)
 
     def load(self) -> ClientState:
         """Raises: WrongPassphrase if the state file does not authenticate."""
@@ -101,8 +140,25 @@ class Keystore:
         return msgspec.json.decode(raw, type=ClientState)
 
     def save(self, state: ClientState) -> None:
+        """Write the state file: everything but the history, which only a transaction
+        changes (``state.messages`` is not written; ``history_entries`` is kept as given)."""
+        self._write(msgspec.structs.replace(state, messages=[]))
+
+    def _write(self, state: ClientState) -> None:
         sealed = aead_seal(self._key.subkey("state"), msgspec.json.encode(state), aad=_AAD_STATE)
         _atomic_write(self.home / STATE_FILE, sealed)
+
+    def _commit(self, state: ClientState) -> None:
+        """Append the history's changes to the log, then save the rest of the state with the
+        new entry count (the commit point). Settles the history cache either way. The cache
+        must be at ``state.history_entries`` (see :meth:`HistoryLog.view`)."""
+        try:
+            entries, ops = self._history.append(state.messages)
+            self._write(msgspec.structs.replace(state, messages=[], history_entries=entries))
+        except BaseException:
+            self._history.rollback()
+            raise
+        self._history.accept(state.messages, ops)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[ClientState]:
@@ -113,10 +169,17 @@ class Keystore:
         lock = await _lock(self.home)
         try:
             state = self.load()
-            yield state
-            # Sealing and the two fsyncs run off the event loop, so a device's websocket and
+            committed = self._history.view(state.history_entries)
+            if not state.messages:  # else: not migrated yet, the history inside is the truth
+                state.messages = committed
+            try:
+                yield state
+            except BaseException:
+                self._history.rollback()
+                raise
+            # Sealing and the fsyncs run off the event loop, so a device's websocket and
             # timers (and other clients in the same process) keep running meanwhile.
-            await asyncio.to_thread(self.save, state)
+            await asyncio.to_thread(self._commit, state)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
             lock.close()

@@ -138,7 +138,11 @@ class ClientState(msgspec.Struct):
     invites: dict[str, InviteState] = msgspec.field(default_factory=dict)
     sessions: dict[str, SessionState] = msgspec.field(default_factory=dict)
     transcripts: dict[str, Transcript] = msgspec.field(default_factory=dict)
+    #: the message history: in the keystore's history log (``keystore.history``), loaded into
+    #: this list for a transaction; stored here only by keystores older than the log
     messages: list[MessageEntry] = msgspec.field(default_factory=list)
+    #: entries of the history log that are committed (the log's commit point)
+    history_entries: int = 0
     pending_requests: list[PendingRequest] = msgspec.field(default_factory=list)
     settings: Settings = msgspec.field(default_factory=Settings)
     seen_message_ids: list[str] = msgspec.field(default_factory=list)

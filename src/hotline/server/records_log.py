@@ -27,7 +27,7 @@ from hotline.records.custodian_keys import fingerprint
 from hotline.records.hasher import hash_leaf
 from hotline.records.proof import MerkleTree
 from hotline.records.sealing import seal_record
-from hotline.store import LogLeaf, Store, TreeHeadRow
+from hotline.store import LogLeaf, LogTail, Store, TreeHeadRow
 from hotline.wire.codec import Signed, decode, encode
 from hotline.wire.encoding import b64d, b64e
 from hotline.wire.errors import MalformedInput, RootMismatch
@@ -124,9 +124,17 @@ class RecordsLog:
             while True:
                 start = self.tree.size
                 hashes = await store.leaf_hashes(start, start + BATCH)
-                self.tree.extend(hashes)
+                self.absorb(LogTail(start, hashes))
                 if len(hashes) < BATCH:
                     return
+
+    def absorb(self, tail: LogTail) -> None:
+        """Extend the tree with a gap-free run of committed leaf hashes (read by an appending
+        transaction or by :meth:`catch_up`); hashes the tree already has are skipped, and a run
+        starting past the tree's end is ignored (catch_up fills the gap later)."""
+        have = self.tree.size - tail.start
+        if 0 <= have < len(tail.hashes):
+            self.tree.extend(tail.hashes[have:])
 
     async def load(self, store: Store) -> None:
         """Rebuild the tree at start-up and check it against the latest signed head.
@@ -150,9 +158,16 @@ class RecordsLog:
                 calculated=self.tree.root(min(head.size, self.tree.size)).hex(),
             )
 
-    async def signed_head(self, store: Store, now: float) -> tuple[int, SignedTreeHead]:
-        """A signed head for the current size (signed once per size, stored)."""
-        await self.catch_up(store)
+    async def signed_head(
+        self, store: Store, now: float, *, covering: int = 0
+    ) -> tuple[int, SignedTreeHead]:
+        """A signed head for the current size (signed once per size, stored).
+
+        ``covering``: when the tree already holds that many leaves (the caller just absorbed
+        the tail of its own append), the head is signed without first reading the store.
+        """
+        if covering <= 0 or self.tree.size < covering:
+            await self.catch_up(store)
         size = self.tree.size
         if self._head is not None and self._head[0] == size:
             return self._head
@@ -172,8 +187,12 @@ class RecordsLog:
         self, store: Store, record_id: str, index: int, now: float, known_size: int = 0
     ) -> RecordReceipt:
         """Leaf index, signed head, inclusion proof and, when the client told us the largest
-        size it verified, the consistency proof from there (RFC 9162 §2.1.4)."""
-        size, signed = await self.signed_head(store, now)
+        size it verified, the consistency proof from there (RFC 9162 §2.1.4).
+
+        Call :meth:`absorb` with the tail of the append first to save a read: the head then
+        covers at least ``index`` and ``known_size`` without asking the store.
+        """
+        size, signed = await self.signed_head(store, now, covering=max(index + 1, known_size))
         proof = self.tree.inclusion_proof(index, size)
         consistency: list[bytes] = []
         if 0 < known_size < size:

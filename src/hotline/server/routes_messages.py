@@ -15,11 +15,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hotline.server.context import Caller, ServerState, authenticate, read_struct, state_of
 from hotline.server.federation_client import domain_of
-from hotline.server.lookups import allowed_or_group_peer
 from hotline.server.policy_gate import check_content
 from hotline.server.responses import ok
 from hotline.server.routes_account import check_invite
-from hotline.store import DeliveryItem, DeliveryRow, LogLeaf, OutboundItem
+from hotline.store import DeliveryItem, DeliveryRow, LogLeaf, OutboundItem, SendContext
 from hotline.wire import api
 from hotline.wire.codec import Counter, decode, encode
 from hotline.wire.encoding import b64d, b64e
@@ -61,33 +60,39 @@ class ContactRequestNotice(msgspec.Struct, frozen=True):
     invite_id: str
 
 
-async def _targets(state: ServerState, caller: Caller, to: str) -> set[str]:
+async def _targets(state: ServerState, caller: Caller, to: str, context: SendContext) -> set[str]:
     """Devices a message from ``caller`` to ``to`` must address: all of the recipient's and
-    the sender's own other devices. Raises NotAContact if ``to`` does not allow the caller."""
-    if to != caller.handle and not await allowed_or_group_peer(state.store, to, caller.handle):
+    the sender's own other devices. Raises NotAContact if ``to`` does not allow the caller
+    (on its allowlist, or a co-member of one of its groups: asked only when not a contact)."""
+    if not context.allowed and not await state.store.shares_group(to, caller.handle):
         raise NotAContact(f"{to} does not accept messages from you")
-    devices = {d.device_id for d in await state.store.list_devices(to)}
-    devices |= {d.device_id for d in await state.store.list_devices(caller.handle)}
+    devices = set(context.recipient_devices) | set(context.sender_devices)
     devices.discard(caller.device_id)
     return devices
 
 
 async def send(request: Request) -> Response:
+    """Relay one message: one read transaction for every check, one write transaction that
+    stores the mailbox items and the sender's record and reads back the log tail, then (with
+    the archive on) one more to store the signed tree head of the receipt."""
     caller = await authenticate(request)
     state = state_of(request)
     body = await read_struct(request, api.SendRequest)
     cap = state.config.max_pending_per_device
-    if await state.store.count_undelivered(caller.device_id) >= cap:
+    remote = domain_of(body.to) != state.config.domain
+    context = await state.store.send_context(
+        caller.device_id, caller.handle, caller.handle if remote else body.to
+    )
+    if context.undelivered >= cap:
         raise QueueFull(f"{cap} of your messages still wait for their recipients")
     addressed = [c.device_id for c in body.ciphertexts]
     if len(set(addressed)) != len(addressed):
         raise MalformedInput("a device is addressed twice")
-    remote = domain_of(body.to) != state.config.domain
     if remote:
-        local, queued = await _split_remote(state, caller, body)
+        local, queued = await _split_remote(state, caller, body, context.sender_devices)
     else:
         local, queued = list(body.ciphertexts), []
-        expected = await _targets(state, caller, body.to)
+        expected = await _targets(state, caller, body.to, context)
         if set(addressed) != expected:
             raise DeviceListMismatch(
                 "the message must be encrypted for exactly the current devices; refresh them",
@@ -100,7 +105,27 @@ async def send(request: Request) -> Response:
     ]
     record = _sender_record(state, caller, body.record)
     now = state.now()
-    stored = await state.store.enqueue(
+    stored, receipt = await _store_message(state, caller, body, items, queued, record, now)
+    state.hub.notify([c.device_id for c in local])
+    if queued:
+        state.outbound_wakeup.set()
+    return ok(
+        api.SendResponse(message_id=body.message_id, stored=stored, receipt=receipt), status=201
+    )
+
+
+async def _store_message(
+    state: ServerState,
+    caller: Caller,
+    body: api.SendRequest,
+    items: list[DeliveryItem],
+    queued: list[OutboundItem],
+    record: LogLeaf | None,
+    now: float,
+) -> tuple[bool, RecordReceipt | None]:
+    """Enqueue (with the record and the log tail when the archive is on); the receipt."""
+    records = state.records
+    done = await state.store.enqueue_message(
         message_id=body.message_id,
         sender_handle=caller.handle,
         sender_device=caller.device_id,
@@ -108,18 +133,22 @@ async def send(request: Request) -> Response:
         now=now,
         record=record,
         outbound=queued,
+        tail_from=records.tree.size if records is not None else 0,
     )
-    state.hub.notify([c.device_id for c in local])
-    if queued:
-        state.outbound_wakeup.set()
-    receipt = await sender_receipt(state, record, now, body.known_tree_size)
-    return ok(
-        api.SendResponse(message_id=body.message_id, stored=stored, receipt=receipt), status=201
+    if records is None or record is None:
+        return done.stored, None
+    if done.tail is not None:
+        records.absorb(done.tail)
+    if done.record_index is None:
+        return done.stored, None
+    receipt = await records.receipt(
+        state.store, record.record_id, done.record_index, now, body.known_tree_size
     )
+    return done.stored, receipt
 
 
 async def _split_remote(
-    state: ServerState, caller: Caller, body: api.SendRequest
+    state: ServerState, caller: Caller, body: api.SendRequest, sender_devices: list[str]
 ) -> tuple[list[api.DeviceCiphertext], list[OutboundItem]]:
     """For a recipient on a peer server: my other devices get theirs now; the rest waits in
     the durable queue for the peer (which checks its allowlist and device list on arrival).
@@ -131,7 +160,7 @@ async def _split_remote(
     destination = domain_of(body.to)
     if await state.store.get_peer(destination) is None:
         raise UnknownPeer(f"{destination} is not a pinned peer of {state.config.domain}")
-    own = {d.device_id for d in await state.store.list_devices(caller.handle)}
+    own = set(sender_devices)
     own.discard(caller.device_id)
     local = [c for c in body.ciphertexts if c.device_id in own]
     others = [c for c in body.ciphertexts if c.device_id not in own]

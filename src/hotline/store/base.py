@@ -82,6 +82,16 @@ class DeliveryRow:
     created_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class SendContext:
+    """What :meth:`Store.send_context` read, in one transaction."""
+
+    undelivered: int
+    allowed: bool
+    recipient_devices: list[str]
+    sender_devices: list[str]
+
+
 # -- the records log ---------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class LogLeaf:
@@ -113,6 +123,31 @@ class TreeHeadRow:
     created_at: float
 
 
+#: most leaf hashes an appending transaction reads back for the caller's Merkle tree
+MAX_TAIL = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class LogTail:
+    """Leaf hashes of the committed entries ``[start, start + len(hashes))``, read inside the
+    transaction that appended, so the server's Merkle tree catches up without another query.
+
+    Entries commit in index order behind the sequencer row, so everything below the appended
+    indices is committed when the appending transaction reads it: the tail has no gaps.
+    """
+
+    start: int
+    hashes: list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What :meth:`LogStore.append_records_tail` did: indices of the leaves, and the tail."""
+
+    indices: list[int]
+    tail: LogTail
+
+
 class LogStore(Protocol):
     """The append-only records log. Entries are never changed or deleted through this API."""
 
@@ -124,6 +159,17 @@ class LogStore(Protocol):
 
         Raises:
             AlreadyExists: a record id is already in the log with different bytes.
+        """
+
+    async def append_records_tail(
+        self, leaves: list[LogLeaf], now: float, tail_from: int
+    ) -> Appended:
+        """:meth:`append_records`, and in the same transaction the leaf hashes from index
+        ``tail_from`` up to the largest index of ``leaves`` (at most :data:`MAX_TAIL`; empty
+        if ``tail_from`` is past it).
+
+        Raises:
+            AlreadyExists: as :meth:`append_records` (nothing appended).
         """
 
     async def record_index(self, record_id: str) -> int | None: ...
@@ -181,6 +227,15 @@ class OutboundRow:
     payload: bytes
     attempts: int
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """What :meth:`Store.enqueue_message` did."""
+
+    stored: bool
+    record_index: int | None
+    tail: LogTail | None
 
 
 class FederationStore(Protocol):
@@ -515,6 +570,34 @@ class Store(LogStore, FederationStore, DeviceLinkStore, GroupStore, Protocol):
 
         ``seq`` is never reused, so a client may page with the last ``seq`` it saw.
         """
+
+    async def enqueue_message(
+        self,
+        *,
+        message_id: str,
+        sender_handle: str,
+        sender_device: str,
+        items: list[DeliveryItem],
+        now: float,
+        record: LogLeaf | None = None,
+        outbound: list[OutboundItem] | None = None,
+        tail_from: int = 0,
+    ) -> Enqueued:
+        """:meth:`enqueue`, answering in the same transaction with the record's log index and
+        the log tail from ``tail_from`` (see :class:`LogTail`); both None without a record.
+
+        A retried message (id seen before) stores nothing and returns the index the record
+        got the first time (``None`` if it is not in the log) and no tail.
+
+        Raises:
+            UnknownDevice: as :meth:`enqueue`.
+            AlreadyExists: the record id is in the log with different bytes (nothing stored).
+        """
+
+    async def send_context(self, sender_device: str, sender_handle: str, to: str) -> SendContext:
+        """Everything the server checks before relaying a message, read in one transaction:
+        the sender's undelivered count, whether ``to`` allows the sender (always True for
+        one's own handle) and both principals' current device ids."""
 
     async def count_undelivered(self, sender_device: str) -> int:
         """Mailbox items and queued peer messages sent by ``sender_device``, not yet taken."""

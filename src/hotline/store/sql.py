@@ -38,10 +38,12 @@ from hotline.store.base import (
     DeliveryItem,
     DeliveryRow,
     DeviceRow,
+    Enqueued,
     InviteRow,
     LogLeaf,
     OutboundItem,
     PrincipalRow,
+    SendContext,
     SignedBlob,
 )
 from hotline.store.schema import (
@@ -51,6 +53,7 @@ from hotline.store.schema import (
     enrolments,
     fallback_keys,
     invites,
+    log_entries,
     messages,
     one_time_keys,
     principals,
@@ -61,7 +64,7 @@ from hotline.store.schema import outbound as outbound_table
 from hotline.store.sql_device_links import SqlDeviceLinkMixin
 from hotline.store.sql_federation import SqlFederationMixin, queue_in
 from hotline.store.sql_groups import SqlGroupMixin
-from hotline.store.sql_log import SqlLogMixin, append_in
+from hotline.store.sql_log import SqlLogMixin, append_in, tail_in
 from hotline.wire.errors import (
     AlreadyExists,
     ChallengeInvalid,
@@ -533,38 +536,108 @@ class SqlStore(SqlLogMixin, SqlFederationMixin, SqlDeviceLinkMixin, SqlGroupMixi
             UnknownDevice: an item names a device that is not registered (nothing stored,
                 the message id is not remembered).
         """
+        message = (message_id, sender_handle, sender_device)
         async with self._tx(conflict=UnknownDevice()) as conn:
-            first_time = await q.insert_if_new(
-                conn,
-                messages,
-                {"sender_device": sender_device, "message_id": message_id, "created_at": now},
-            )
-            if not first_time:
-                return False
-            if record is not None:
-                await append_in(conn, [record], now)
-            await queue_in(conn, outbound or [], now)
-            targets = {item.device_id for item in items}
-            missing = targets - set(await q.devices_by_id(conn, targets, key_share=True))
-            if missing:
-                raise UnknownDevice(device_ids=sorted(missing))
-            if items:
-                await conn.execute(
-                    deliveries.insert(),
-                    [
-                        {
-                            "message_id": message_id,
-                            "device_id": item.device_id,
-                            "kind": item.kind,
-                            "sender_handle": sender_handle,
-                            "sender_device": sender_device,
-                            "body": item.body,
-                            "created_at": now,
-                        }
-                        for item in items
-                    ],
+            stored, _ = await self._enqueue_in(conn, message, items, now, record, outbound)
+        return stored
+
+    async def enqueue_message(
+        self,
+        *,
+        message_id: str,
+        sender_handle: str,
+        sender_device: str,
+        items: list[DeliveryItem],
+        now: float,
+        record: LogLeaf | None = None,
+        outbound: list[OutboundItem] | None = None,
+        tail_from: int = 0,
+    ) -> Enqueued:
+        """:meth:`enqueue` answering with the record's index and the log tail (one transaction).
+
+        Raises:
+            UnknownDevice: an item names an unregistered device (nothing stored).
+            AlreadyExists: the record id is in the log with different bytes (nothing stored).
+        """
+        message = (message_id, sender_handle, sender_device)
+        async with self._tx(conflict=UnknownDevice()) as conn:
+            stored, index = await self._enqueue_in(conn, message, items, now, record, outbound)
+            if record is None:
+                return Enqueued(stored, None, None)
+            if not stored:
+                found = await conn.scalar(
+                    select(log_entries.c.idx).where(log_entries.c.record_id == record.record_id)
                 )
-        return True
+                return Enqueued(False, None if found is None else int(found), None)
+            assert index is not None
+            return Enqueued(True, index, await tail_in(conn, tail_from, index + 1))
+
+    async def _enqueue_in(
+        self,
+        conn: AsyncConnection,
+        message: tuple[str, str, str],
+        items: list[DeliveryItem],
+        now: float,
+        record: LogLeaf | None,
+        outbound: list[OutboundItem] | None,
+    ) -> tuple[bool, int | None]:
+        """The body of both enqueues: ``(stored, index of the record)``."""
+        message_id, sender_handle, sender_device = message
+        first_time = await q.insert_if_new(
+            conn,
+            messages,
+            {"sender_device": sender_device, "message_id": message_id, "created_at": now},
+        )
+        if not first_time:
+            return False, None
+        index = (await append_in(conn, [record], now))[0] if record is not None else None
+        await queue_in(conn, outbound or [], now)
+        targets = {item.device_id for item in items}
+        missing = targets - set(await q.devices_by_id(conn, targets, key_share=True))
+        if missing:
+            raise UnknownDevice(device_ids=sorted(missing))
+        if items:
+            await conn.execute(
+                deliveries.insert(),
+                [
+                    {
+                        "message_id": message_id,
+                        "device_id": item.device_id,
+                        "kind": item.kind,
+                        "sender_handle": sender_handle,
+                        "sender_device": sender_device,
+                        "body": item.body,
+                        "created_at": now,
+                    }
+                    for item in items
+                ],
+            )
+        return True, index
+
+    async def send_context(self, sender_device: str, sender_handle: str, to: str) -> SendContext:
+        """Undelivered count, allowlist check and both device sets, in one read transaction."""
+        async with self._tx(read_only=True) as conn:
+            undelivered = await _count_undelivered_in(conn, sender_device)
+            allowed = to == sender_handle or (
+                await conn.scalar(
+                    select(allow_entries.c.member).where(
+                        allow_entries.c.owner == to, allow_entries.c.member == sender_handle
+                    )
+                )
+                is not None
+            )
+            rows = await conn.execute(
+                select(device_table.c.device_id, device_table.c.handle)
+                .where(device_table.c.handle.in_({to, sender_handle}))
+                .order_by(device_table.c.device_id)
+            )
+            owners = [(row.device_id, row.handle) for row in rows]
+        return SendContext(
+            undelivered=undelivered,
+            allowed=allowed,
+            recipient_devices=[d for d, h in owners if h == to],
+            sender_devices=[d for d, h in owners if h == sender_handle],
+        )
 
     async def pending(
         self, device_id: str, after_seq: int = 0, limit: int = 100
@@ -598,17 +671,7 @@ class SqlStore(SqlLogMixin, SqlFederationMixin, SqlDeviceLinkMixin, SqlGroupMixi
 
     async def count_undelivered(self, sender_device: str) -> int:
         async with self._tx(read_only=True) as conn:
-            local = await conn.scalar(
-                select(func.count())
-                .select_from(deliveries)
-                .where(deliveries.c.sender_device == sender_device)
-            )
-            remote = await conn.scalar(
-                select(func.count())
-                .select_from(outbound_table)
-                .where(outbound_table.c.sender_device == sender_device)
-            )
-        return int(local or 0) + int(remote or 0)
+            return await _count_undelivered_in(conn, sender_device)
 
     async def ack(self, device_id: str, seqs: list[int]) -> int:
         """Delete those rows of ``device_id``'s mailbox (ciphertext gone); returns count deleted.
@@ -624,6 +687,20 @@ class SqlStore(SqlLogMixin, SqlFederationMixin, SqlDeviceLinkMixin, SqlGroupMixi
                 )
             )
             return int(result.rowcount)
+
+
+async def _count_undelivered_in(conn: AsyncConnection, sender_device: str) -> int:
+    local = await conn.scalar(
+        select(func.count())
+        .select_from(deliveries)
+        .where(deliveries.c.sender_device == sender_device)
+    )
+    remote = await conn.scalar(
+        select(func.count())
+        .select_from(outbound_table)
+        .where(outbound_table.c.sender_device == sender_device)
+    )
+    return int(local or 0) + int(remote or 0)
 
 
 if TYPE_CHECKING:

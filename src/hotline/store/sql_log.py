@@ -14,7 +14,7 @@ from typing import Protocol
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hotline.store.base import LogEntryRow, LogLeaf, TreeHeadRow
+from hotline.store.base import MAX_TAIL, Appended, LogEntryRow, LogLeaf, LogTail, TreeHeadRow
 from hotline.store.queries import insert_if_new
 from hotline.store.schema import log_entries, log_state, tree_heads
 from hotline.wire.errors import AlreadyExists, HotlineError
@@ -74,6 +74,23 @@ async def append_in(conn: AsyncConnection, leaves: list[LogLeaf], now: float) ->
     return [int(i) for i in indices if i is not None]
 
 
+async def tail_in(conn: AsyncConnection, start: int, end: int) -> LogTail:
+    """Leaf hashes ``[start, end)`` (at most MAX_TAIL) inside the appending transaction.
+
+    The appender holds the sequencer row, and entries commit in index order behind it, so
+    every index below ``end`` is committed or ours: the answer has no gaps.
+    """
+    end = min(end, start + MAX_TAIL)
+    if start < 0 or end <= start:
+        return LogTail(max(start, 0), [])
+    rows = await conn.execute(
+        select(log_entries.c.leaf_hash)
+        .where(log_entries.c.idx >= start, log_entries.c.idx < end)
+        .order_by(log_entries.c.idx)
+    )
+    return LogTail(start, [bytes(r.leaf_hash) for r in rows])
+
+
 class SqlLogMixin:
     """Records-log methods of the SQL store (see :class:`hotline.store.base.LogStore`)."""
 
@@ -83,6 +100,16 @@ class SqlLogMixin:
         conflict = AlreadyExists("a record id is already in the log")
         async with self._tx(conflict=conflict) as conn:
             return await append_in(conn, leaves, now)
+
+    async def append_records_tail(
+        self: _HasTx, leaves: list[LogLeaf], now: float, tail_from: int
+    ) -> Appended:
+        if not leaves:
+            return Appended([], LogTail(max(tail_from, 0), []))
+        conflict = AlreadyExists("a record id is already in the log")
+        async with self._tx(conflict=conflict) as conn:
+            indices = await append_in(conn, leaves, now)
+            return Appended(indices, await tail_in(conn, tail_from, max(indices) + 1))
 
     async def record_index(self: _HasTx, record_id: str) -> int | None:
         async with self._tx(read_only=True) as conn:
@@ -174,4 +201,4 @@ def _head(row: object) -> TreeHeadRow:
     )
 
 
-__all__ = ["AsyncIterator", "SqlLogMixin", "append_in"]
+__all__ = ["AsyncIterator", "SqlLogMixin", "append_in", "tail_in"]

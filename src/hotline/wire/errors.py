@@ -330,6 +330,18 @@ class KeystoreMissing(HotlineError):
     title = "No keystore"
 
 
+class HistoryDamaged(HotlineError):
+    """The device's message history log does not authenticate, or ends before the entries the
+    keystore committed: changed or truncated on disk. Nothing was changed.
+
+    Extra: ``entry`` (the first entry that failed) and ``committed`` (how many the keystore
+    counts)."""
+
+    code = "history_damaged"
+    status = 500
+    title = "Message history damaged"
+
+
 class UnknownContact(HotlineError):
     """A name that matches no contact in the local keystore."""
 

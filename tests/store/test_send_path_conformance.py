@@ -1,0 +1,128 @@
+"""Conformance of the one-transaction send path (send_context, enqueue_message and
+append_records_tail), on every backend."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from test_conformance import T0, blob, enrol, item
+from test_log_conformance import leaf
+
+from hotline.records.hasher import hash_leaf
+from hotline.store import DeliveryItem, Enqueued, LogLeaf, LogTail, OutboundItem, Store
+from hotline.wire.errors import AlreadyExists, UnknownDevice
+
+
+async def relay(
+    store: Store,
+    message_id: str,
+    record: LogLeaf | None,
+    items: list[DeliveryItem],
+    *,
+    now: float = T0,
+    tail_from: int = 0,
+) -> Enqueued:
+    """potus-1 sends ``message_id`` with its record."""
+    return await store.enqueue_message(
+        message_id=message_id,
+        sender_handle="potus",
+        sender_device="potus-1",
+        items=items,
+        now=now,
+        record=record,
+        tail_from=tail_from,
+    )
+
+
+async def test_send_context_reads_every_check_at_once(store: Store) -> None:
+    await enrol(store, "pm", "pm-2", "pm-1")
+    await enrol(store, "potus", "potus-1", "potus-2")
+    context = await store.send_context("potus-1", "potus", "pm")
+    assert context.undelivered == 0
+    assert not context.allowed  # pm has no allowlist yet
+    assert context.recipient_devices == ["pm-1", "pm-2"]  # ordered by device id
+    assert context.sender_devices == ["potus-1", "potus-2"]
+    await store.set_allowlist("pm", blob(1, b"allow"), ["potus"])
+    await store.enqueue(
+        message_id="m1",
+        sender_handle="potus",
+        sender_device="potus-1",
+        items=[item("pm-1"), item("pm-2")],
+        now=T0,
+        outbound=[OutboundItem("berlin", "m1", "potus-1", b"payload")],
+    )
+    context = await store.send_context("potus-1", "potus", "pm")
+    assert context.allowed
+    assert context.undelivered == 3  # two mailbox items and one queued peer message
+    assert context.undelivered == await store.count_undelivered("potus-1")
+
+
+async def test_send_context_to_oneself_and_to_unknown(store: Store) -> None:
+    await enrol(store, "potus", "potus-1", "potus-2")
+    own = await store.send_context("potus-1", "potus", "potus")
+    assert own.allowed  # one's own other devices are always reachable
+    assert own.recipient_devices == own.sender_devices == ["potus-1", "potus-2"]
+    unknown = await store.send_context("potus-1", "potus", "nobody")
+    assert not unknown.allowed and unknown.recipient_devices == []
+
+
+async def test_enqueue_message_returns_index_and_tail(store: Store) -> None:
+    await enrol(store, "pm")
+    await store.append_records([leaf("a"), leaf("b")], 1.0)
+    done = await relay(store, "m1", leaf("rec-m1"), [item("pm-1")], tail_from=1)
+    assert done.stored and done.record_index == 2
+    assert done.tail == LogTail(1, [hash_leaf(b"sealed b"), hash_leaf(b"sealed rec-m1")])
+    assert await store.record_index("rec-m1") == 2
+    assert len(await store.pending("pm-1")) == 1
+    # A retry stores nothing and answers with the first index, without a tail.
+    again = await relay(store, "m1", leaf("rec-m1"), [item("pm-1")], now=T0 + 1, tail_from=0)
+    assert (again.stored, again.record_index, again.tail) == (False, 2, None)
+    assert await store.log_size() == 3 and len(await store.pending("pm-1")) == 1
+    # A tail asked from past the record is empty.
+    later = await relay(store, "m2", leaf("rec-m2"), [], now=T0 + 2, tail_from=10)
+    assert later.record_index == 3 and later.tail is not None and later.tail.hashes == []
+
+
+async def test_enqueue_message_bad_input_damages_nothing(store: Store) -> None:
+    await enrol(store, "pm")
+    await store.append_records([leaf("taken")], 1.0)
+    with pytest.raises(UnknownDevice):
+        await relay(store, "m1", leaf("rec-m1"), [item("ghost")])
+    with pytest.raises(AlreadyExists):
+        await relay(store, "m1", leaf("taken", b"other bytes"), [item("pm-1")])
+    assert await store.log_size() == 1 and await store.pending("pm-1") == []
+    # Neither attempt remembered the message id: the corrected retry goes through.
+    done = await relay(store, "m1", leaf("rec-m1"), [item("pm-1")])
+    assert done.stored and done.record_index == 1
+
+
+async def test_append_records_tail(store: Store) -> None:
+    first = await store.append_records_tail([leaf("a"), leaf("b")], 1.0, 0)
+    assert first.indices == [0, 1]
+    assert first.tail == LogTail(0, [hash_leaf(b"sealed a"), hash_leaf(b"sealed b")])
+    # Idempotent per record id, and the tail starts where asked.
+    second = await store.append_records_tail([leaf("b"), leaf("c")], 2.0, 2)
+    assert second.indices == [1, 2] and second.tail == LogTail(2, [hash_leaf(b"sealed c")])
+    assert (await store.append_records_tail([], 3.0, 1)).indices == []
+    with pytest.raises(AlreadyExists):
+        await store.append_records_tail([leaf("d"), leaf("a", b"other")], 4.0, 0)
+    assert await store.log_size() == 3
+
+
+async def test_concurrent_tails_are_gap_free(store: Store) -> None:
+    """Every tail read by an appender is exactly the committed prefix's hashes."""
+    results = await asyncio.gather(
+        *(store.append_records_tail([leaf(f"r{i}")], 1.0, 0) for i in range(12))
+    )
+    hashes = await store.leaf_hashes(0, 12)
+    for result in results:
+        (index,) = result.indices
+        assert result.tail == LogTail(0, hashes[: index + 1])
+
+
+async def test_enqueue_message_without_a_record(store: Store) -> None:
+    await enrol(store, "pm")
+    assert await relay(store, "m1", None, [item("pm-1")]) == Enqueued(True, None, None)
+    assert await relay(store, "m1", None, [item("pm-1")]) == Enqueued(False, None, None)
+    assert await store.log_size() == 0 and len(await store.pending("pm-1")) == 1
