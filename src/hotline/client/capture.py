@@ -56,6 +56,7 @@ RECORD_KIND: dict[str, RecordKind] = {
     "contact_removed": "contact_removed",
     "sas": "verification",
     "call": "call",
+    "delegation": "delegation",
 }
 
 

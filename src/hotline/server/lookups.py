@@ -7,6 +7,7 @@ for an unknown handle, so existence does not leak).
 
 from __future__ import annotations
 
+from hotline.server.delegation import delegated_visible
 from hotline.store import Store
 from hotline.wire import api
 from hotline.wire.codec import Signed
@@ -15,9 +16,12 @@ from hotline.wire.errors import NotAContact
 
 
 async def visible_principal(store: Store, requester: str, handle: str) -> None:
-    """Raises: NotAContact unless ``requester`` is ``handle`` or on its allowlist."""
+    """Raises: NotAContact unless ``requester`` is ``handle``, on its allowlist, or linked to it
+    by an active delegation grant (``server.delegation.delegated_visible``)."""
     if await store.get_principal(handle) is None or (
-        handle != requester and not await store.is_allowed(handle, requester)
+        handle != requester
+        and not await store.is_allowed(handle, requester)
+        and not await delegated_visible(store, requester, handle)
     ):
         raise NotAContact(f"{handle} does not accept you as a contact")
 
@@ -36,6 +40,7 @@ async def devices_response(store: Store, requester: str, handle: str) -> api.Dev
             payload=b64e(principal.device_list.payload),
             signature=b64e(principal.device_list.signature),
         ),
+        blocked=await store.blocked_devices(handle),
     )
 
 

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from hotline.crypto.identity import DOMAIN_AUTH
 from hotline.crypto.olm import verify_device_signature
+from hotline.server.admin_devices import refuse_blocked
 from hotline.server.context import (
     authenticate,
     limit_anonymous,
@@ -27,6 +28,7 @@ from hotline.wire import api
 from hotline.wire.encoding import b64d, b64e
 from hotline.wire.errors import (
     ChallengeInvalid,
+    DeviceBlocked,
     InviteInvalid,
     MalformedInput,
     UnknownDevice,
@@ -69,6 +71,8 @@ async def challenge(request: Request) -> Response:
     limit_anonymous(request)
     state = state_of(request)
     body = await read_struct(request, api.ChallengeRequest)
+    if await state.store.is_blocked(body.device_id):
+        raise DeviceBlocked("this device was removed by the administrator")
     if await state.store.get_device(body.device_id) is None:
         raise UnknownDevice("this device is not registered here")
     nonce = secrets.token_bytes(32)
@@ -167,6 +171,7 @@ async def put_device_list(request: Request) -> Response:
         body.signed, principal.identity_key, caller.handle, state.now()
     )
     await check_devices(state, caller, len(devices))
+    await refuse_blocked(state.store, devices)
     await state.store.set_device_list(caller.handle, signed, devices)
     return ok({"version": signed.version})
 

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hotline.server.context import Caller, ServerState, authenticate, read_struct, state_of
+from hotline.server.delegation import audience, expected_targets
 from hotline.server.federation_client import domain_of
 from hotline.server.policy_gate import check_content
 from hotline.server.responses import ok
@@ -26,7 +27,7 @@ from hotline.wire.errors import (
     DeviceListMismatch,
     HotlineError,
     MalformedInput,
-    NotAContact,
+    NotDelegated,
     QueueFull,
     RecordRequired,
     UnknownPeer,
@@ -60,15 +61,14 @@ class ContactRequestNotice(msgspec.Struct, frozen=True):
     invite_id: str
 
 
-async def _targets(state: ServerState, caller: Caller, to: str) -> set[str]:
+async def _targets(
+    state: ServerState, caller: Caller, to: str, on_behalf_of: str | None = None
+) -> set[str]:
     """Devices a message from ``caller`` to ``to`` must address: all of the recipient's and
-    the sender's own other devices. Raises NotAContact if ``to`` does not allow the caller."""
-    if to != caller.handle and not await state.store.is_allowed(to, caller.handle):
-        raise NotAContact(f"{to} does not accept messages from you")
-    devices = {d.device_id for d in await state.store.list_devices(to)}
-    devices |= {d.device_id for d in await state.store.list_devices(caller.handle)}
-    devices.discard(caller.device_id)
-    return devices
+    the sender's own other devices, and the devices of their aides (``server.delegation``).
+    Raises NotAContact if ``to`` does not allow the caller (or the principal it acts for),
+    NotDelegated if the caller acts for a principal without an active grant."""
+    return await expected_targets(state, caller, to, on_behalf_of)
 
 
 async def send(request: Request) -> Response:
@@ -82,11 +82,13 @@ async def send(request: Request) -> Response:
     if len(set(addressed)) != len(addressed):
         raise MalformedInput("a device is addressed twice")
     remote = domain_of(body.to) != state.config.domain
+    if remote and body.on_behalf_of is not None:
+        raise NotDelegated("an aide answers for a principal only to contacts on this server")
     if remote:
         local, queued = await _split_remote(state, caller, body)
     else:
         local, queued = list(body.ciphertexts), []
-        expected = await _targets(state, caller, body.to)
+        expected = await _targets(state, caller, body.to, body.on_behalf_of)
         if set(addressed) != expected:
             raise DeviceListMismatch(
                 "the message must be encrypted for exactly the current devices; refresh them",
@@ -136,7 +138,7 @@ async def _split_remote(
     destination = domain_of(body.to)
     if await state.store.get_peer(destination) is None:
         raise UnknownPeer(f"{destination} is not a pinned peer of {state.config.domain}")
-    own = {d.device_id for d in await state.store.list_devices(caller.handle)}
+    own = await audience(state.store, caller.handle, state.now())  # mine and my aides'
     own.discard(caller.device_id)
     local = [c for c in body.ciphertexts if c.device_id in own]
     others = [c for c in body.ciphertexts if c.device_id not in own]

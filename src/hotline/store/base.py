@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from hotline.store.delegation_base import DelegationStore
+
 
 @dataclass(frozen=True, slots=True)
 class SignedBlob:
@@ -310,7 +312,7 @@ class DeviceLinkStore(Protocol):
         """
 
 
-class Store(LogStore, FederationStore, DeviceLinkStore, Protocol):
+class Store(LogStore, FederationStore, DeviceLinkStore, DelegationStore, Protocol):
     """What the server needs from persistence. See module docstring for the contract."""
 
     async def close(self) -> None: ...

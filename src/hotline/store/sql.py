@@ -58,6 +58,7 @@ from hotline.store.schema import (
 )
 from hotline.store.schema import devices as device_table
 from hotline.store.schema import outbound as outbound_table
+from hotline.store.sql_delegation import SqlDelegationMixin
 from hotline.store.sql_device_links import SqlDeviceLinkMixin
 from hotline.store.sql_federation import SqlFederationMixin, queue_in
 from hotline.store.sql_log import SqlLogMixin, append_in
@@ -85,7 +86,7 @@ READ_ONLY_OPTION: Final = "hotline_read_only"
 
 
 # -- the store ---------------------------------------------------------------------------
-class SqlStore(SqlLogMixin, SqlFederationMixin, SqlDeviceLinkMixin):
+class SqlStore(SqlLogMixin, SqlFederationMixin, SqlDeviceLinkMixin, SqlDelegationMixin):
     """:class:`~hotline.store.base.Store` over an SQLAlchemy async engine.
 
     Build it with :func:`hotline.store.open_store` (which migrates); call :meth:`close` when

@@ -12,10 +12,13 @@ from typing import Annotated, Literal
 import msgspec
 
 from hotline.wire.codec import B64, Counter, Handle, Ident, Version
+from hotline.wire.delegation import DelegationNotice
 
 MAX_TEXT = 16 * 1024
 
-EnvelopeKind = Literal["text", "receipt", "contact_accepted", "contact_removed", "sas", "call"]
+EnvelopeKind = Literal[
+    "text", "receipt", "contact_accepted", "contact_removed", "sas", "call", "delegation"
+]
 
 CallEvent = Literal[
     "offer",
@@ -77,3 +80,7 @@ class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     receipt: Receipt | None = None
     sas: SasStep | None = None
     call: CallSignal | None = None
+    #: an aide writing for a principal: the principal's handle and the grant (wire.delegation)
+    on_behalf_of: Handle | None = None
+    grant_id: Ident | None = None
+    delegation: DelegationNotice | None = None

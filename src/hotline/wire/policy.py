@@ -40,6 +40,14 @@ class Features(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     disappearing_messages: bool = False
 
 
+class Aides(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Delegation to aides (``hotline aides grant``): whether allowed, how many, how long."""
+
+    allowed: bool = True
+    max_aides: Annotated[int, msgspec.Meta(ge=0, le=8)] = 2
+    max_grant_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 90
+
+
 class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     v: Version
     organisation: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -51,3 +59,4 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     card_validity_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 90
     contact_approval: Literal["principal", "aide"] = "principal"
     records_banner: Annotated[str, msgspec.Meta(max_length=1024)] = ""
+    aides: Aides = msgspec.field(default_factory=Aides)

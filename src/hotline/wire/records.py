@@ -34,6 +34,8 @@ RecordKind = Literal[
     "verification",
     "call",
     "policy",
+    "delegation",
+    "device_admin",
 ]
 RecordSide = Literal["sent", "received", "local"]
 LogId = Annotated[str, msgspec.Meta(pattern=r"^[\x21-\x7e]{1,128}$")]
