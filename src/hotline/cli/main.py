@@ -6,6 +6,7 @@ import typer
 
 from hotline.cli import call_cmds
 from hotline.cli import client_cmds as c
+from hotline.cli.aides_cmds import aides_app
 from hotline.cli.archive_cmds import archive_app
 from hotline.cli.device_cmds import devices_app
 from hotline.cli.policy_cmds import policy_app
@@ -22,6 +23,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(c.contacts_app, name="contacts")
 app.add_typer(devices_app, name="devices")
 app.add_typer(archive_app, name="archive")
+app.add_typer(aides_app, name="aides")
 app.command()(c.register)
 app.command()(c.card)
 app.command()(c.send)
