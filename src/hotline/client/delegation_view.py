@@ -27,7 +27,6 @@ from hotline.wire.encoding import b64d
 from hotline.wire.envelope import Envelope
 from hotline.wire.errors import (
     HotlineError,
-    NotAContact,
     NotDelegated,
 )
 from hotline.wire.lists import DeviceKeys
@@ -39,12 +38,6 @@ if TYPE_CHECKING:
 def label(entry: MessageEntry) -> str:  # the same words as message_log.keep_text
     """What the user is shown for who wrote a message ("" for an ordinary one)."""
     return f"sent by {entry.sender} for {entry.on_behalf_of}" if entry.on_behalf_of else ""
-
-
-def _same_server(state: ClientState, handle: str) -> bool:
-    # An aide is an account of its principal's own server, and a principal's aides only get
-    # messages relayed by that server: there is nothing to look up for a principal elsewhere.
-    return handle.rpartition("@")[2] == state.handle.rpartition("@")[2]
 
 
 async def fetch_aides(client: HotlineClient, state: ClientState, handle: str) -> AidesOf:
@@ -99,14 +92,15 @@ async def aide_targets(
     """The devices of the ``read`` aides of ``handles``, each with an Olm session ready."""
     targets: list[tuple[str, DeviceKeys]] = []
     for handle in handles:
-        if not _same_server(state, handle):
-            continue
         view = state.aides_of.get(handle)
         if view is None or refresh:
             try:
                 view = await fetch_aides(client, state, handle)
-            except NotAContact:
-                continue
+            except HotlineError:
+                # Not visible (yet), or the peer is down: its server refuses a message that
+                # misses an aide's device, and the send is retried with a fresh view.
+                if view is None:
+                    continue
         for aide in view.aides:
             if "read" not in aide.rights or aide.expires_at <= client.clock():
                 continue

@@ -13,6 +13,7 @@ import time
 
 from hotline.policy.grants import check_active
 from hotline.server.context import Caller, ServerState
+from hotline.server.federation_client import domain_of
 from hotline.store import Store
 from hotline.store.delegation_base import GrantRow
 from hotline.wire.codec import decode
@@ -43,10 +44,15 @@ async def audience(store: Store, handle: str, now: float) -> set[str]:
     return devices
 
 
-async def delegated_visible(store: Store, requester: str, handle: str) -> bool:
+async def delegated_visible(
+    store: Store, requester: str, handle: str, acting_for: list[str]
+) -> bool:
     """Whether a grant makes ``handle``'s device list visible to ``requester``: the aide of a
     principal to the principal's contacts (to read the aide's messages), and the principal's
-    contacts to the aide (to answer them)."""
+    contacts to the aide (to answer them). ``acting_for``: principals a peer server vouches the
+    (remote) requester acts for."""
+    if any([await store.is_allowed(handle, p) for p in acting_for]):
+        return True
     now = time.time()  # lookups serve peers too and carry no clock; grants are coarse
     for row in await store.grants_to(handle, now):
         if requester == row.principal or await store.is_allowed(row.principal, requester):
@@ -55,6 +61,11 @@ async def delegated_visible(store: Store, requester: str, handle: str) -> bool:
         if handle == row.principal or await store.is_allowed(handle, row.principal):
             return True
     return False
+
+
+async def acting_for(store: Store, aide: str, now: float) -> list[str]:
+    """The principals ``aide`` may answer for (what this server vouches to its peers)."""
+    return sorted({r.principal for r in await store.grants_to(aide, now)})[:8]
 
 
 async def check_on_behalf(state: ServerState, caller: Caller, to: str, principal: str) -> None:
@@ -68,6 +79,8 @@ async def check_on_behalf(state: ServerState, caller: Caller, to: str, principal
     rows = [r for r in await state.store.grants_to(caller.handle, now) if r.principal == principal]
     grant = parsed(rows[-1]) if rows else None
     check_active(grant, aide=caller.handle, right="answer", now=now)
+    if domain_of(to) != state.config.domain:
+        return  # the counterpart's own server checks its allowlist (RemoteMessage.on_behalf_of)
     if to != principal and not await state.store.is_allowed(to, principal):
         raise NotAContact(f"{to} does not accept messages from {principal}")
 
@@ -93,4 +106,11 @@ async def expected_targets(
     return devices
 
 
-__all__ = ["aides_of", "audience", "check_on_behalf", "delegated_visible", "expected_targets"]
+__all__ = [
+    "acting_for",
+    "aides_of",
+    "audience",
+    "check_on_behalf",
+    "delegated_visible",
+    "expected_targets",
+]

@@ -15,20 +15,24 @@ from hotline.wire.encoding import b64e
 from hotline.wire.errors import NotAContact
 
 
-async def visible_principal(store: Store, requester: str, handle: str) -> None:
+async def visible_principal(
+    store: Store, requester: str, handle: str, acting_for: list[str] | None = None
+) -> None:
     """Raises: NotAContact unless ``requester`` is ``handle``, on its allowlist, or linked to it
     by an active delegation grant (``server.delegation.delegated_visible``)."""
     if await store.get_principal(handle) is None or (
         handle != requester
         and not await store.is_allowed(handle, requester)
-        and not await delegated_visible(store, requester, handle)
+        and not await delegated_visible(store, requester, handle, acting_for or [])
     ):
         raise NotAContact(f"{handle} does not accept you as a contact")
 
 
-async def devices_response(store: Store, requester: str, handle: str) -> api.DevicesResponse:
+async def devices_response(
+    store: Store, requester: str, handle: str, acting_for: list[str] | None = None
+) -> api.DevicesResponse:
     """Raises: NotAContact."""
-    await visible_principal(store, requester, handle)
+    await visible_principal(store, requester, handle, acting_for)
     principal = await store.get_principal(handle)
     if principal is None:
         raise NotAContact(f"{handle} does not accept you as a contact")
@@ -50,9 +54,10 @@ async def claim_response(
     handle: str,
     device_ids: list[str] | None,
     exclude_device: str = "",
+    acting_for: list[str] | None = None,
 ) -> api.ClaimResponse:
     """Claim one key for each wanted device of ``handle``. Raises: NotAContact."""
-    listing = await devices_response(store, requester, handle)
+    listing = await devices_response(store, requester, handle, acting_for)
     wanted = set(device_ids) if device_ids is not None else None
     keys = []
     for device in await store.list_devices(handle):

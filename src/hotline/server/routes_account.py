@@ -18,6 +18,7 @@ from hotline.server.context import (
     state_of,
     token_hash,
 )
+from hotline.server.delegation import acting_for
 from hotline.server.federation_client import domain_of
 from hotline.server.lookups import claim_response, devices_response
 from hotline.server.policy_gate import check_card_validity, check_contacts, check_devices
@@ -130,7 +131,10 @@ async def claim_keys(request: Request) -> Response:
     body = await read_struct(request, api.ClaimRequest)
     if domain_of(body.handle) != state.config.domain:
         lookup = RemoteLookup(
-            requester=caller.handle, handle=body.handle, device_ids=body.device_ids
+            requester=caller.handle,
+            handle=body.handle,
+            device_ids=body.device_ids,
+            acting_for=await acting_for(state.store, caller.handle, state.now()),
         )
         return ok(
             await state.peers.call(
@@ -153,7 +157,8 @@ async def get_devices(request: Request) -> Response:
     state = state_of(request)
     handle = str(request.path_params["handle"])
     if domain_of(handle) != state.config.domain:
-        lookup = RemoteLookup(requester=caller.handle, handle=handle)
+        grants = await acting_for(state.store, caller.handle, state.now())
+        lookup = RemoteLookup(requester=caller.handle, handle=handle, acting_for=grants)
         return ok(
             await state.peers.call(state, domain_of(handle), "devices", lookup, api.DevicesResponse)
         )

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from hotline.policy.grants import open_grant, open_revocation
 from hotline.server.context import Caller, ServerState, authenticate, read_struct, state_of
-from hotline.server.delegation import parsed
+from hotline.server.delegation import acting_for, parsed
 from hotline.server.federation_client import domain_of
 from hotline.server.lookups import visible_principal
 from hotline.server.policy_gate import refuse
@@ -32,6 +32,7 @@ from hotline.wire.delegation import (
 )
 from hotline.wire.encoding import b64d, b64e
 from hotline.wire.errors import MalformedInput, NotDelegated, UnknownPrincipal
+from hotline.wire.federation import RemoteLookup
 
 #: how far in the future a grant's issue time may lie (clock skew between device and server)
 SKEW = 300.0
@@ -124,10 +125,10 @@ async def revoke(request: Request) -> Response:
 
 
 async def delegations_response(
-    state: ServerState, requester: str, handle: str
+    state: ServerState, requester: str, handle: str, acting_for: list[str] | None = None
 ) -> DelegationsResponse:
     """Raises: NotAContact (as the device list)."""
-    await visible_principal(state.store, requester, handle)
+    await visible_principal(state.store, requester, handle, acting_for)
     grants: list[PublishedGrant] = []
     revocations: list[Signed] = []
     # Recently expired grants stay published: a message relayed in time still verifies.
@@ -161,7 +162,15 @@ async def delegations_response(
 async def get_delegations(request: Request) -> Response:
     caller = await authenticate(request)
     state = state_of(request)
-    handle = request.path_params["handle"]
+    handle = str(request.path_params["handle"])
+    if domain_of(handle) != state.config.domain:
+        grants = await acting_for(state.store, caller.handle, state.now())
+        lookup = RemoteLookup(requester=caller.handle, handle=handle, acting_for=grants)
+        return ok(
+            await state.peers.call(
+                state, domain_of(handle), "delegations", lookup, DelegationsResponse
+            )
+        )
     return ok(await delegations_response(state, caller.handle, handle))
 
 

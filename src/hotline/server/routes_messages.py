@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hotline.server.context import Caller, ServerState, authenticate, read_struct, state_of
-from hotline.server.delegation import audience, expected_targets
+from hotline.server.delegation import audience, check_on_behalf, expected_targets
 from hotline.server.federation_client import domain_of
 from hotline.server.policy_gate import check_content
 from hotline.server.responses import ok
@@ -27,7 +27,6 @@ from hotline.wire.errors import (
     DeviceListMismatch,
     HotlineError,
     MalformedInput,
-    NotDelegated,
     QueueFull,
     RecordRequired,
     UnknownPeer,
@@ -83,7 +82,7 @@ async def send(request: Request) -> Response:
         raise MalformedInput("a device is addressed twice")
     remote = domain_of(body.to) != state.config.domain
     if remote and body.on_behalf_of is not None:
-        raise NotDelegated("an aide answers for a principal only to contacts on this server")
+        await check_on_behalf(state, caller, body.to, body.on_behalf_of)
     if remote:
         local, queued = await _split_remote(state, caller, body)
     else:
@@ -139,6 +138,8 @@ async def _split_remote(
     if await state.store.get_peer(destination) is None:
         raise UnknownPeer(f"{destination} is not a pinned peer of {state.config.domain}")
     own = await audience(state.store, caller.handle, state.now())  # mine and my aides'
+    if body.on_behalf_of is not None:  # an aide: the principal's side reads along
+        own |= await audience(state.store, body.on_behalf_of, state.now())
     own.discard(caller.device_id)
     local = [c for c in body.ciphertexts if c.device_id in own]
     others = [c for c in body.ciphertexts if c.device_id not in own]
@@ -153,6 +154,7 @@ async def _split_remote(
         sender_device=caller.device_id,
         to=body.to,
         ciphertexts=others,
+        on_behalf_of=body.on_behalf_of,
     )
     item = OutboundItem(destination, body.message_id, caller.device_id, encode(message))
     return local, [item]
