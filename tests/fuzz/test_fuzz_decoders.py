@@ -45,6 +45,7 @@ from hotline.client.device import HotlineClient, decode_envelope
 from hotline.client.group_roster import open_roster
 from hotline.client.transport import MAX_RESPONSE, _Push
 from hotline.crypto.identity import DOMAIN_CARD
+from hotline.policy.grants import open_grant, open_revocation, sign_grant, sign_revocation
 from hotline.records.checkpoint import (
     TREE_HEAD_DOMAIN,
     SignedTreeHead,
@@ -57,6 +58,7 @@ from hotline.records.hasher import hash_leaf
 from hotline.records.sealing import open_record
 from hotline.records.verify import verify_consistency, verify_inclusion
 from hotline.server.admin import issue_enrolment
+from hotline.server.admin_devices import DeviceRemovedNotice
 from hotline.server.federation_auth import open_request
 from hotline.server.records_log import ArchiveSettings, RecordsLog
 from hotline.server.routes_messages import _WsAck
@@ -64,7 +66,17 @@ from hotline.store.base import PeerRow
 from hotline.wire import api
 from hotline.wire.card import SCHEME, parse_card
 from hotline.wire.codec import Signed, decode
+from hotline.wire.delegation import (
+    DOMAIN_GRANT,
+    DOMAIN_REVOCATION,
+    DelegationGrant,
+    DelegationNotice,
+    DelegationRevocation,
+    DelegationsResponse,
+    PublishedGrant,
+)
 from hotline.wire.encoding import b64d, b64e
+from hotline.wire.envelope import Envelope
 from hotline.wire.errors import HotlineError, ReplayedRequest
 from hotline.wire.federation import (
     SIGNATURE_HEADER,
@@ -293,6 +305,81 @@ def push_frame(data: bytes) -> None:
         b64d(item.body)
 
 
+PRINCIPAL = "potus@washington.test"
+
+
+def delegation_grant() -> DelegationGrant:
+    key = b64e(v.IDENTITY.public.to_bytes())
+    return DelegationGrant(
+        v=1,
+        grant_id="g1",
+        principal=PRINCIPAL,
+        principal_identity_key=key,
+        aide="chief@washington.test",
+        aide_identity_key=key.replace(key[0], "A" if key[0] != "A" else "B", 1),
+        rights=["read", "answer"],
+        issued_at=int(v.NOW),
+        expires_at=int(v.NOW) + 86400,
+    )
+
+
+def delegation_revocation() -> DelegationRevocation:
+    return DelegationRevocation(
+        v=1, grant_id="g1", principal=PRINCIPAL, aide="chief@washington.test", revoked_at=1
+    )
+
+
+def signed_by_principal(domain: bytes, data: bytes) -> Signed:
+    """``data`` signed for real by the principal's key (what a hostile principal can do)."""
+    return Signed(payload=b64e(data), signature=b64e(v.IDENTITY.sign(domain, data)))
+
+
+GRANT_SEEDS = [msgspec.json.encode(delegation_grant())]
+REVOCATION_SEEDS = [msgspec.json.encode(delegation_revocation())]
+DELEGATIONS_SEEDS = [
+    msgspec.json.encode(
+        DelegationsResponse(
+            handle=PRINCIPAL,
+            grants=[
+                PublishedGrant(
+                    grant=sign_grant(v.IDENTITY, delegation_grant()),
+                    aide_device_list=msgspec.json.decode(v.device_list(), type=Signed),
+                )
+            ],
+            revocations=[sign_revocation(v.IDENTITY, delegation_revocation())],
+        )
+    )
+]
+DELEGATION_ENVELOPE_SEEDS = [
+    msgspec.json.encode(
+        Envelope(
+            v=1,
+            kind="delegation",
+            message_id="m1",
+            sender=PRINCIPAL,
+            sender_device="d1",
+            recipient="chief@washington.test",
+            sent_at_ms=v.NOW_MS,
+            delegation=DelegationNotice(grant=sign_grant(v.IDENTITY, delegation_grant())),
+        )
+    ),
+    msgspec.json.encode(
+        Envelope(
+            v=1,
+            kind="text",
+            message_id="m2",
+            sender="chief@washington.test",
+            sender_device="d2",
+            recipient="pm@ottawa.test",
+            sent_at_ms=v.NOW_MS,
+            text="for the President",
+            on_behalf_of=PRINCIPAL,
+            grant_id="g1",
+        )
+    ),
+]
+
+
 CARD_SEEDS = [u.encode() for u in v.card_uris()]
 CARD_PAYLOAD_SEEDS = [msgspec.json.encode(v.card_payload())]
 RECORD_SEEDS = v.sealed_records()
@@ -326,6 +413,24 @@ DECODERS: dict[str, tuple[Callable[[bytes], object], list[bytes]]] = {
     "group_text": (lambda d: decode(d, GroupText), g.group_texts()),
     "group_ciphertext": (lambda d: decode(d, GroupCiphertext), g.group_ciphertexts()),
     "group_send_request": (lambda d: decode(d, GroupSendRequest), g.group_send_requests()),
+    "delegation_grant": (
+        lambda d: open_grant(
+            signed_by_principal(DOMAIN_GRANT, d), v.IDENTITY.public.to_bytes(), PRINCIPAL
+        ),
+        GRANT_SEEDS,
+    ),
+    "delegation_revocation": (
+        lambda d: open_revocation(
+            signed_by_principal(DOMAIN_REVOCATION, d), v.IDENTITY.public.to_bytes(), PRINCIPAL
+        ),
+        REVOCATION_SEEDS,
+    ),
+    "delegations_response": (lambda d: decode(d, DelegationsResponse), DELEGATIONS_SEEDS),
+    "delegation_envelope": (decode_envelope, DELEGATION_ENVELOPE_SEEDS),
+    "device_removed_notice": (
+        lambda d: decode(d, DeviceRemovedNotice),
+        [b'{"device_id":"d1","removed_at":1}'],
+    ),
 }
 
 

@@ -128,7 +128,7 @@ async def test_group_peer_may_not_send_direct_messages(make_principal) -> None:
         await vp._send_envelope(state, account, sos.handle, "text", text="psst")
     events = await sos.sync()
     assert any("not a contact" in e.text for e in events if e.kind == "warning")
-    assert all(m.text != "psst" for m in sos.keystore.load().messages)
+    assert all(m.text != "psst" for m in sos.keystore.history())
 
 
 async def forged_roster_events(

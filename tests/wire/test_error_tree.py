@@ -26,3 +26,9 @@ def test_problem_round_trip_keeps_type_and_evidence() -> None:
         assert back.detail == "what happened"
         assert back.extra == {"evidence": 1}
         assert 400 <= error.status <= 599
+
+
+def test_delegation_and_admin_codes_are_stable() -> None:
+    """Clients and peers match on these codes: they must never change."""
+    assert (errors.NotDelegated.code, errors.NotDelegated.status) == ("not_delegated", 403)
+    assert (errors.DeviceBlocked.code, errors.DeviceBlocked.status) == ("device_blocked", 403)

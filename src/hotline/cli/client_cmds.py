@@ -189,7 +189,8 @@ def print_event(event: ClientEvent) -> None:
     if event.kind == "message":
         arrow = "→" if event.outgoing else "←"
         console.print(
-            f"{arrow} [bold]{escape(event.contact)}[/] #{event.seq}: {escape(event.text)}",
+            f"{arrow} [bold]{escape(event.contact)}[/] #{event.seq}: {escape(event.text)}"
+            + (f" [italic]({escape(event.label)})[/]" if event.label else ""),
             highlight=False,
         )
     elif event.kind == "warning":
@@ -228,7 +229,9 @@ async def history(contact: str) -> None:
         await client.sync()
         print_banners(client, contact)
         for m in client.history(contact):
-            who = "me" if m.outgoing else m.sender
+            who = "me" if m.outgoing and m.sender == client.handle else m.sender
+            if m.on_behalf_of:
+                who = f"{who} (sent by {m.sender} for {m.on_behalf_of})"
             record = f"log #{m.record_index}" if m.record_index >= 0 else "NOT ON THE RECORD"
             console.print(
                 f"[dim]{when(m.sent_at_ms)}[/] {escape(who)} #{m.seq} "

@@ -6,6 +6,7 @@ import typer
 
 from hotline.cli import call_cmds
 from hotline.cli import client_cmds as c
+from hotline.cli.aides_cmds import aides_app
 from hotline.cli.archive_cmds import archive_app
 from hotline.cli.device_cmds import devices_app
 from hotline.cli.group_cmds import group_app
@@ -24,6 +25,7 @@ app.add_typer(c.contacts_app, name="contacts")
 app.add_typer(devices_app, name="devices")
 app.add_typer(archive_app, name="archive")
 app.add_typer(group_app, name="group")
+app.add_typer(aides_app, name="aides")
 app.command()(c.register)
 app.command()(c.card)
 app.command()(c.send)

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from hotline.cli import admin_device_cmds
 from hotline.cli.common import console, run_async
 from hotline.records.custodian_keys import fingerprint
 from hotline.server.admin import issue_enrolment, load_server_key
@@ -167,6 +168,8 @@ async def enrol(
         f"--handle {handle} --token <the token above> --name '<display name>'[/]"
     )
 
+
+server_app.command("device-remove")(run_async(admin_device_cmds.device_remove))
 
 peer_app = typer.Typer(help="Pin, list and remove peer servers (federation is closed by default).")
 server_app.add_typer(peer_app, name="peer")

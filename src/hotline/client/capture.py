@@ -59,6 +59,7 @@ RECORD_KIND: dict[str, RecordKind] = {
     "call": "call",
     "group_roster": "group",
     "group_key": "group",
+    "delegation": "delegation",
 }
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from hotline.client.state import ClientState, SessionState
 from hotline.crypto.olm import DeviceAccount, OlmMessage, OlmSession
+from hotline.wire import api
 from hotline.wire.encoding import b64d, b64e
 from hotline.wire.errors import DecryptionFailed
+from hotline.wire.lists import DeviceKeys
 
 MAX_SESSIONS_PER_DEVICE = 5
 
@@ -109,3 +111,23 @@ def decrypt_from(
     session, plaintext = account.create_inbound_session(curve25519, message)
     _remember(state, key, curve25519, session, pickle_key, replace_first=False)
     return plaintext
+
+
+def encrypt_for_all(
+    state: ClientState,
+    pickle_key: bytes,
+    targets: list[tuple[str, DeviceKeys]],
+    plaintext: bytes,
+) -> list[api.DeviceCiphertext]:
+    """One ciphertext of ``plaintext`` per target device (each must have a session)."""
+    ciphertexts = []
+    for handle, device in targets:
+        message = encrypt_for(state, pickle_key, handle, device.device_id, plaintext)
+        ciphertexts.append(
+            api.DeviceCiphertext(
+                device_id=device.device_id,
+                type=message.message_type,
+                body=b64e(message.ciphertext),
+            )
+        )
+    return ciphertexts

@@ -34,6 +34,7 @@ from hotline.client.cards import (
     sign_allowlist,
     sign_device_list,
 )
+from hotline.client.delegation_view import aide_targets
 from hotline.client.events import ClientEvent
 from hotline.client.group_state import peer_state
 from hotline.client.groups import Groups
@@ -57,6 +58,7 @@ from hotline.crypto.safety_number import safety_number
 from hotline.wire import api
 from hotline.wire.card import CardPayload
 from hotline.wire.codec import decode, encode
+from hotline.wire.delegation import DelegationNotice
 from hotline.wire.encoding import b64d, b64e
 from hotline.wire.envelope import CallSignal, Envelope, EnvelopeKind, Receipt, SasStep
 from hotline.wire.errors import (
@@ -450,7 +452,7 @@ class HotlineClient:
         return contact
 
     async def _upload_allowlist(self, state: ClientState) -> None:
-        members = [c.handle for c in state.contacts.values() if c.status != "removed"]
+        members = [c.handle for c in state.contacts.values() if c.status in ("active", "requested")]
         identity = IdentityKey.from_bytes(b64d(state.identity_key))
         version = state.allowlist_version + 1
         signed = sign_allowlist(identity, state.handle, version, members, self.clock())
@@ -607,6 +609,7 @@ class HotlineClient:
         sas: SasStep | None = None,
         call: CallSignal | None = None,
         group: GroupPayload | None = None,
+        delegation: DelegationNotice | None = None,
     ) -> MessageEntry | None:
         conversation = conversation_id(state.handle, to)
         transcript = state.transcripts.setdefault(conversation, Transcript(conversation))
@@ -630,6 +633,7 @@ class HotlineClient:
             sas=sas,
             call=call,
             group=group,
+            delegation=delegation,
         )
         plaintext = encode(envelope)
         leaf = self._sender_record(state, envelope, plaintext)
@@ -675,18 +679,8 @@ class HotlineClient:
         refresh: bool,
     ) -> api.SendRequest | None:
         """Encrypt ``plaintext`` for every current device (None: there is no device to address)."""
-        ciphertexts = []
-        for handle, device in await self._targets(state, account, to, refresh=refresh):
-            message = channel.encrypt_for(
-                state, self.keystore.pickle_key, handle, device.device_id, plaintext
-            )
-            ciphertexts.append(
-                api.DeviceCiphertext(
-                    device_id=device.device_id,
-                    type=message.message_type,
-                    body=b64e(message.ciphertext),
-                )
-            )
+        targets = await self._targets(state, account, to, refresh=refresh)
+        ciphertexts = channel.encrypt_for_all(state, self.keystore.pickle_key, targets, plaintext)
         if not ciphertexts:
             return None  # a principal whose only device is this one, writing to itself
         return api.SendRequest(
@@ -834,7 +828,9 @@ class HotlineClient:
             if missing:
                 await self._claim_sessions(state, account, handle, missing)
             targets += [(handle, d) for d in devices if d.device_id != state.device_id]
-        return targets
+        # Aides of either side with the "read" right (client.delegation_view) read along.
+        targets += await aide_targets(self, state, account, [to, state.handle], refresh=refresh)
+        return list({d.device_id: (h, d) for h, d in reversed(targets)}.values())
 
     def _pinned_identity(self, state: ClientState, handle: str) -> bytes:
         if handle == state.handle:
@@ -875,13 +871,15 @@ class HotlineClient:
         known = state.device_list_version if own else contact.device_list_version if contact else 0
         if device_list.version < known:
             raise StaleVersion(f"the server offered an old device list of {handle}")
+        # Devices the administrator removed are not encrypted for, even while still signed.
+        devices = [d for d in device_list.devices if d.device_id not in reply.blocked]
         if own:
-            state.own_devices = list(device_list.devices)
+            state.own_devices = devices
             state.device_list_version = device_list.version
         elif contact is not None:
-            contact.devices = list(device_list.devices)
+            contact.devices = devices
             contact.device_list_version = device_list.version
-        return list(device_list.devices)
+        return list(devices)
 
     async def _claim_sessions(
         self, state: ClientState, account: DeviceAccount, handle: str, devices: list[DeviceKeys]

@@ -27,3 +27,5 @@ class ClientEvent:
     seq: int = 0
     outgoing: bool = False
     warnings: list[str] = field(default_factory=list)
+    #: "sent by <aide> for <principal>" for a message an aide wrote (client.delegation_view)
+    label: str = ""

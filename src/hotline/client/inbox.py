@@ -10,14 +10,18 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from hotline.client import channel, group_inbox
+from hotline.client import channel, delegation_view, group_inbox
+from hotline.client.admin_notices import DEVICE_REMOVED, admin_removed
 from hotline.client.capture import RECORD_KIND, queue_record
 from hotline.client.cards import read_card
+from hotline.client.delegation import take_notice
+from hotline.client.delegation_view import aide_curve, concerns_delegation
 from hotline.client.events import ClientEvent
 from hotline.client.group_state import peer_state
+from hotline.client.message_log import keep_text
 from hotline.client.policy_pin import content_class
-from hotline.client.state import ClientState, MessageEntry, PendingRequest
-from hotline.client.transcript import Transcript, conversation_id
+from hotline.client.state import ClientState, PendingRequest
+from hotline.client.transcript import conversation_id
 from hotline.crypto.olm import DeviceAccount
 from hotline.wire import api
 from hotline.wire.codec import decode
@@ -25,9 +29,6 @@ from hotline.wire.encoding import b64d
 from hotline.wire.envelope import Envelope
 from hotline.wire.errors import (
     HotlineError,
-    TranscriptForked,
-    TranscriptGap,
-    TranscriptReplay,
 )
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ async def handle_item(
             return await group_inbox.handle_megolm(client, state, item)
         if item.kind == "bounce":
             return _bounce(state, item)
+        if item.kind == DEVICE_REMOVED:
+            return await admin_removed(client, state, item)
         return [ClientEvent("warning", item.sender_handle, f"unknown item kind {item.kind!r}")]
     except HotlineError as exc:
         return [
@@ -129,6 +132,8 @@ async def _sender_curve(
     """The sender device's Curve25519 key from its verified device list, if it is listed."""
     own = handle == state.handle
     contact = peer_state(state.contacts, state.group_peers, handle)
+    if not own and contact is None:
+        return await aide_curve(client, state, handle, device_id)  # someone's aide, or nobody
     if not own and (contact is None or contact.status == "removed"):
         return None
     devices = state.own_devices if own else contact.devices if contact else []
@@ -156,13 +161,22 @@ async def _olm(
         state, account, client.keystore.pickle_key, sender, device, curve, decode_olm(item)
     )
     envelope = decode_envelope(plaintext)
-    problem = _misdeclared(item, envelope) or group_inbox.refusal(state, envelope)
+    delegated = concerns_delegation(state, envelope)  # checked by delegation_view itself
+    problem = _misdeclared(item, envelope) or (
+        "" if delegated else group_inbox.refusal(state, envelope)
+    )
     if problem:
         return [ClientEvent("warning", sender, problem)]
     if envelope.message_id in state.seen_message_ids:
         return []
     state.seen_message_ids.append(envelope.message_id)
     del state.seen_message_ids[:-10_000]
+    if delegated:
+        if envelope.kind == "delegation":
+            return take_notice(client, state, envelope)
+        return await delegation_view.receive(
+            client, state, envelope, plaintext, receipts, item.created_at
+        )
     if envelope.kind == "text":
         return _text(state, envelope, plaintext, receipts, client.now_ms())
     if envelope.kind == "receipt" and envelope.receipt is not None:
@@ -233,32 +247,11 @@ def _text(
     if not own_copy and envelope.recipient != state.handle:
         return [ClientEvent("warning", envelope.sender, "message addressed to someone else")]
     conversation = conversation_id(state.handle, peer)
-    if envelope.conversation != conversation:
-        return [ClientEvent("warning", peer, "message for another conversation; dropped")]
-    transcript = state.transcripts.setdefault(conversation, Transcript(conversation))
-    sender_key = channel.session_key(envelope.sender, envelope.sender_device)
-    warnings: list[str] = []
-    try:
-        transcript.check_incoming(sender_key, envelope.seq, envelope.prev)
-    except TranscriptReplay as exc:
-        return [ClientEvent("warning", peer, f"{exc.code}: {exc.detail}")]
-    except (TranscriptGap, TranscriptForked) as exc:
-        warnings.append(f"{exc.code}: {exc.detail}")
-    transcript.record(sender_key, envelope.seq, plaintext)
-    state.messages.append(
-        MessageEntry(
-            message_id=envelope.message_id,
-            conversation=conversation,
-            sender=envelope.sender,
-            sender_device=envelope.sender_device,
-            text=envelope.text,
-            sent_at_ms=envelope.sent_at_ms,
-            seq=envelope.seq,
-            status="sent" if own_copy else "received",
-            outgoing=own_copy,
-            warnings=warnings,
-        )
+    events = keep_text(
+        state, envelope, plaintext, conversation=conversation, peer=peer, outgoing=own_copy
     )
+    if not events or events[0].kind != "message":
+        return events
     if not own_copy:
         receipts.setdefault(envelope.sender, []).append(envelope.message_id)
         queue_record(
@@ -274,17 +267,7 @@ def _text(
             body=envelope.text,
             envelope=plaintext,
         )
-    return [
-        ClientEvent(
-            "message",
-            peer,
-            envelope.text,
-            envelope.message_id,
-            envelope.seq,
-            outgoing=own_copy,
-            warnings=warnings,
-        )
-    ]
+    return events
 
 
 def _receipt(state: ClientState, envelope: Envelope) -> list[ClientEvent]:

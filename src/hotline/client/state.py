@@ -10,10 +10,12 @@ from typing import Literal
 
 import msgspec
 
+from hotline.client.delegation_state import AidesOf, HeldDelegation, IssuedGrant
 from hotline.client.transcript import Transcript
 from hotline.wire.lists import DeviceKeys
 
-ContactStatus = Literal["requested", "active", "removed"]
+#: ``delegated``: a principal's counterpart pinned on an aide's device (client.delegation)
+ContactStatus = Literal["requested", "active", "removed", "delegated"]
 MessageStatus = Literal["sending", "sent", "delivered", "read", "received", "failed"]
 
 
@@ -62,6 +64,8 @@ class MessageEntry(msgspec.Struct):
     warnings: list[str] = msgspec.field(default_factory=list)
     #: index of this device's record of the message in the records log; -1: not on the record
     record_index: int = -1
+    #: the principal an aide (``sender``) wrote this for: "sent by <sender> for <principal>"
+    on_behalf_of: str = ""
 
 
 class PendingRequest(msgspec.Struct):
@@ -158,6 +162,11 @@ class ClientState(msgspec.Struct):
     #: co-members of my groups who are not contacts: pinned from the signed roster, reachable
     #: only for group traffic
     group_peers: dict[str, ContactState] = msgspec.field(default_factory=dict)
+    #: delegation (client.delegation): grants given (by aide), held (by principal), and the
+    #: verified aides of contacts and of this principal (by principal handle)
+    issued_grants: dict[str, IssuedGrant] = msgspec.field(default_factory=dict)
+    delegations: dict[str, HeldDelegation] = msgspec.field(default_factory=dict)
+    aides_of: dict[str, AidesOf] = msgspec.field(default_factory=dict)
 
 
 from hotline.client.group_state import GroupState  # noqa: E402  (it needs ContactState)

@@ -13,6 +13,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from hotline import __version__
 from hotline.server import routes_account as acct
+from hotline.server import routes_delegation as deleg
 from hotline.server import routes_enrolment as links
 from hotline.server import routes_federation
 from hotline.server import routes_groups as groups
@@ -120,6 +121,9 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         Route("/v1/principals/{handle}/devices", acct.get_devices),
         Route("/v1/device-list", acct.put_device_list, methods=["PUT"]),
         Route("/v1/allowlist", acct.put_allowlist, methods=["PUT"]),
+        Route("/v1/delegations", deleg.grant, methods=["POST"]),
+        Route("/v1/delegations/revoke", deleg.revoke, methods=["POST"]),
+        Route("/v1/principals/{handle}/delegations", deleg.get_delegations),
         Route("/v1/device-links", links.create_link, methods=["POST"]),
         Route("/v1/device-links/{link_id}/open", links.open_link, methods=["POST"]),
         Route("/v1/device-links/{link_id}/approve", links.approve_link, methods=["POST"]),

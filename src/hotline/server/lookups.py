@@ -7,6 +7,7 @@ for an unknown handle, so existence does not leak).
 
 from __future__ import annotations
 
+from hotline.server.delegation import delegated_visible
 from hotline.store import Store
 from hotline.wire import api
 from hotline.wire.codec import Signed
@@ -24,18 +25,25 @@ async def allowed_or_group_peer(store: Store, owner: str, requester: str) -> boo
     return await store.is_allowed(owner, requester) or await store.shares_group(owner, requester)
 
 
-async def visible_principal(store: Store, requester: str, handle: str) -> None:
-    """Raises: NotAContact unless ``requester`` is ``handle``, on its allowlist or in one of
-    its groups."""
+async def visible_principal(
+    store: Store, requester: str, handle: str, acting_for: list[str] | None = None
+) -> None:
+    """Raises: NotAContact unless ``requester`` is ``handle``, on its allowlist, in one of its
+    groups, or linked to it by an active delegation grant
+    (``server.delegation.delegated_visible``)."""
     if await store.get_principal(handle) is None or (
-        handle != requester and not await allowed_or_group_peer(store, handle, requester)
+        handle != requester
+        and not await allowed_or_group_peer(store, handle, requester)
+        and not await delegated_visible(store, requester, handle, acting_for or [])
     ):
         raise NotAContact(f"{handle} does not accept you as a contact")
 
 
-async def devices_response(store: Store, requester: str, handle: str) -> api.DevicesResponse:
+async def devices_response(
+    store: Store, requester: str, handle: str, acting_for: list[str] | None = None
+) -> api.DevicesResponse:
     """Raises: NotAContact."""
-    await visible_principal(store, requester, handle)
+    await visible_principal(store, requester, handle, acting_for)
     principal = await store.get_principal(handle)
     if principal is None:
         raise NotAContact(f"{handle} does not accept you as a contact")
@@ -47,6 +55,7 @@ async def devices_response(store: Store, requester: str, handle: str) -> api.Dev
             payload=b64e(principal.device_list.payload),
             signature=b64e(principal.device_list.signature),
         ),
+        blocked=await store.blocked_devices(handle),
     )
 
 
@@ -56,9 +65,10 @@ async def claim_response(
     handle: str,
     device_ids: list[str] | None,
     exclude_device: str = "",
+    acting_for: list[str] | None = None,
 ) -> api.ClaimResponse:
     """Claim one key for each wanted device of ``handle``. Raises: NotAContact."""
-    listing = await devices_response(store, requester, handle)
+    listing = await devices_response(store, requester, handle, acting_for)
     wanted = set(device_ids) if device_ids is not None else None
     keys = []
     for device in await store.list_devices(handle):

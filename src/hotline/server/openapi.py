@@ -8,6 +8,7 @@ import msgspec
 
 from hotline import __version__
 from hotline.wire import api, groups
+from hotline.wire import delegation as deleg
 from hotline.wire import device_link as link
 from hotline.wire.codec import Signed
 from hotline.wire.records import ConsistencyResponse, RecordsResponse, RecordsUpload, SignedHead
@@ -22,6 +23,15 @@ ROUTES: list[tuple[str, str, type | None, type | None, str]] = [
     ("get", "/v1/principals/{handle}/devices", None, api.DevicesResponse, "Signed device list"),
     ("put", "/v1/device-list", api.SignedListUpload, None, "Replace own signed device list"),
     ("put", "/v1/allowlist", api.SignedListUpload, None, "Replace own signed allowlist"),
+    ("post", "/v1/delegations", deleg.GrantUpload, None, "Publish a signed grant to an aide"),
+    ("post", "/v1/delegations/revoke", deleg.RevocationUpload, None, "Revoke a grant"),
+    (
+        "get",
+        "/v1/principals/{handle}/delegations",
+        None,
+        deleg.DelegationsResponse,
+        "A principal's active grants with their aides' signed device lists",
+    ),
     ("post", "/v1/device-links", link.LinkCreate, link.LinkCreated, "New device waits to link"),
     ("post", "/v1/device-links/{link_id}/open", link.LinkProof, link.LinkOffer, "Read a link"),
     ("post", "/v1/device-links/{link_id}/approve", link.LinkApprove, None, "Approve a link"),

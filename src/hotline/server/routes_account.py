@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from hotline.crypto.identity import DOMAIN_AUTH
 from hotline.crypto.olm import verify_device_signature
+from hotline.server.admin_devices import refuse_blocked
 from hotline.server.context import (
     authenticate,
     limit_anonymous,
@@ -17,6 +18,7 @@ from hotline.server.context import (
     state_of,
     token_hash,
 )
+from hotline.server.delegation import acting_for
 from hotline.server.federation_client import domain_of
 from hotline.server.lookups import claim_response, devices_response
 from hotline.server.policy_gate import check_card_validity, check_contacts, check_devices
@@ -27,6 +29,7 @@ from hotline.wire import api
 from hotline.wire.encoding import b64d, b64e
 from hotline.wire.errors import (
     ChallengeInvalid,
+    DeviceBlocked,
     InviteInvalid,
     MalformedInput,
     UnknownDevice,
@@ -69,6 +72,8 @@ async def challenge(request: Request) -> Response:
     limit_anonymous(request)
     state = state_of(request)
     body = await read_struct(request, api.ChallengeRequest)
+    if await state.store.is_blocked(body.device_id):
+        raise DeviceBlocked("this device was removed by the administrator")
     if await state.store.get_device(body.device_id) is None:
         raise UnknownDevice("this device is not registered here")
     nonce = secrets.token_bytes(32)
@@ -126,7 +131,10 @@ async def claim_keys(request: Request) -> Response:
     body = await read_struct(request, api.ClaimRequest)
     if domain_of(body.handle) != state.config.domain:
         lookup = RemoteLookup(
-            requester=caller.handle, handle=body.handle, device_ids=body.device_ids
+            requester=caller.handle,
+            handle=body.handle,
+            device_ids=body.device_ids,
+            acting_for=await acting_for(state.store, caller.handle, state.now()),
         )
         return ok(
             await state.peers.call(
@@ -149,7 +157,8 @@ async def get_devices(request: Request) -> Response:
     state = state_of(request)
     handle = str(request.path_params["handle"])
     if domain_of(handle) != state.config.domain:
-        lookup = RemoteLookup(requester=caller.handle, handle=handle)
+        grants = await acting_for(state.store, caller.handle, state.now())
+        lookup = RemoteLookup(requester=caller.handle, handle=handle, acting_for=grants)
         return ok(
             await state.peers.call(state, domain_of(handle), "devices", lookup, api.DevicesResponse)
         )
@@ -167,6 +176,7 @@ async def put_device_list(request: Request) -> Response:
         body.signed, principal.identity_key, caller.handle, state.now()
     )
     await check_devices(state, caller, len(devices))
+    await refuse_blocked(state.store, devices)
     await state.store.set_device_list(caller.handle, signed, devices)
     return ok({"version": signed.version})
 

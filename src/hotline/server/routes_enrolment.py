@@ -14,6 +14,7 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hotline.server.admin_devices import refuse_blocked
 from hotline.server.context import authenticate, limit_anonymous, read_struct, state_of
 from hotline.server.policy_gate import check_devices
 from hotline.server.responses import ok
@@ -102,6 +103,7 @@ async def approve_link(request: Request) -> Response:
         body.device_list, principal.identity_key, caller.handle, now
     )
     await check_devices(state, caller, len(devices))
+    await refuse_blocked(state.store, devices)
     await state.store.approve_device_link(
         _link_id(request),
         _verifier(body.auth),

@@ -9,12 +9,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hotline.server.context import Caller, ServerState, state_of
+from hotline.server.delegation import audience
 from hotline.server.federation_auth import open_request
 from hotline.server.federation_client import domain_of
 from hotline.server.lookups import allowed_or_group_peer, claim_response, devices_response
 from hotline.server.policy_gate import check_content
 from hotline.server.responses import ok
 from hotline.server.routes_account import check_invite
+from hotline.server.routes_delegation import delegations_response
 from hotline.server.routes_groups import deliver_remote_group
 from hotline.server.routes_messages import delivery_kind
 from hotline.store import DeliveryItem
@@ -65,14 +67,20 @@ async def federation(request: Request) -> Response:
     if signed.kind == "contact_request":
         await _contact_request(state, signed, decode(payload, RemoteContactRequest))
         return ok({"accepted": True})
-    if signed.kind in ("devices", "claim"):
+    if signed.kind in ("devices", "claim", "delegations"):
         lookup = decode(payload, RemoteLookup)
-        _check_origin(signed, lookup.requester)
+        for handle in (lookup.requester, *lookup.acting_for):
+            _check_origin(signed, handle)
         _check_local(state, lookup.handle)
+        acting = list(lookup.acting_for)
         if signed.kind == "devices":
-            return ok(await devices_response(state.store, lookup.requester, lookup.handle))
+            return ok(await devices_response(state.store, lookup.requester, lookup.handle, acting))
+        if signed.kind == "delegations":
+            return ok(await delegations_response(state, lookup.requester, lookup.handle, acting))
         return ok(
-            await claim_response(state.store, lookup.requester, lookup.handle, lookup.device_ids)
+            await claim_response(
+                state.store, lookup.requester, lookup.handle, lookup.device_ids, acting_for=acting
+            )
         )
     return ok({"pong": state.config.domain})
 
@@ -94,6 +102,8 @@ async def _deliver(
     # Refuse the whole request before storing anything if the peer speaks for strangers.
     for message in batch.messages:
         _check_origin(signed, message.sender)
+        if message.on_behalf_of is not None:
+            _check_origin(signed, message.on_behalf_of)
         _check_local(state, message.to)
     results = []
     for message in batch.messages:
@@ -118,9 +128,11 @@ async def _deliver(
 async def _deliver_one(state: ServerState, message: RemoteMessage) -> bool:
     if message.group:
         return await deliver_remote_group(state, message)
-    if not await allowed_or_group_peer(state.store, message.to, message.sender):
-        raise NotAContact(f"{message.to} does not accept messages from {message.sender}")
-    devices = {d.device_id for d in await state.store.list_devices(message.to)}
+    # An aide's message: the origin checked the grant; the recipient must allow the principal.
+    writer = message.on_behalf_of or message.sender
+    if not await allowed_or_group_peer(state.store, message.to, writer):
+        raise NotAContact(f"{message.to} does not accept messages from {writer}")
+    devices = await audience(state.store, message.to, state.now())  # with the aides' devices
     addressed = [c.device_id for c in message.ciphertexts]
     if set(addressed) != devices or len(addressed) != len(devices):
         raise DeviceListMismatch(

@@ -14,6 +14,12 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hotline.server.context import Caller, ServerState, authenticate, read_struct, state_of
+from hotline.server.delegation import (
+    aide_devices,
+    audience,
+    check_on_behalf,
+    expected_targets,
+)
 from hotline.server.federation_client import domain_of
 from hotline.server.policy_gate import check_content
 from hotline.server.responses import ok
@@ -60,13 +66,27 @@ class ContactRequestNotice(msgspec.Struct, frozen=True):
     invite_id: str
 
 
-async def _targets(state: ServerState, caller: Caller, to: str, context: SendContext) -> set[str]:
+async def _targets(
+    state: ServerState,
+    caller: Caller,
+    to: str,
+    context: SendContext,
+    on_behalf_of: str | None = None,
+) -> set[str]:
     """Devices a message from ``caller`` to ``to`` must address: all of the recipient's and
-    the sender's own other devices. Raises NotAContact if ``to`` does not allow the caller
-    (on its allowlist, or a co-member of one of its groups: asked only when not a contact)."""
+    the sender's own other devices, and the devices of their aides (``server.delegation``).
+
+    Raises:
+        NotAContact: ``to`` does not allow the caller (on its allowlist, or a co-member of one
+            of its groups: asked only when not a contact), or the principal it acts for.
+        NotDelegated: the caller acts for a principal without an active grant.
+    """
+    if on_behalf_of is not None:
+        return await expected_targets(state, caller, to, on_behalf_of)
     if not context.allowed and not await state.store.shares_group(to, caller.handle):
         raise NotAContact(f"{to} does not accept messages from you")
     devices = set(context.recipient_devices) | set(context.sender_devices)
+    devices |= await aide_devices(state.store, [to, caller.handle], state.now())
     devices.discard(caller.device_id)
     return devices
 
@@ -88,11 +108,13 @@ async def send(request: Request) -> Response:
     addressed = [c.device_id for c in body.ciphertexts]
     if len(set(addressed)) != len(addressed):
         raise MalformedInput("a device is addressed twice")
+    if remote and body.on_behalf_of is not None:
+        await check_on_behalf(state, caller, body.to, body.on_behalf_of)
     if remote:
         local, queued = await _split_remote(state, caller, body, context.sender_devices)
     else:
         local, queued = list(body.ciphertexts), []
-        expected = await _targets(state, caller, body.to, context)
+        expected = await _targets(state, caller, body.to, context, body.on_behalf_of)
         if set(addressed) != expected:
             raise DeviceListMismatch(
                 "the message must be encrypted for exactly the current devices; refresh them",
@@ -160,7 +182,10 @@ async def _split_remote(
     destination = domain_of(body.to)
     if await state.store.get_peer(destination) is None:
         raise UnknownPeer(f"{destination} is not a pinned peer of {state.config.domain}")
-    own = set(sender_devices)
+    own = set(sender_devices)  # mine and my aides'
+    own |= await aide_devices(state.store, [caller.handle], state.now())
+    if body.on_behalf_of is not None:  # an aide: the principal's side reads along
+        own |= await audience(state.store, body.on_behalf_of, state.now())
     own.discard(caller.device_id)
     local = [c for c in body.ciphertexts if c.device_id in own]
     others = [c for c in body.ciphertexts if c.device_id not in own]
@@ -175,6 +200,7 @@ async def _split_remote(
         sender_device=caller.device_id,
         to=body.to,
         ciphertexts=others,
+        on_behalf_of=body.on_behalf_of,
     )
     item = OutboundItem(destination, body.message_id, caller.device_id, encode(message))
     return local, [item]

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from hotline.store.delegation_base import DelegationStore
+
 
 @dataclass(frozen=True, slots=True)
 class SignedBlob:
@@ -383,7 +385,7 @@ class GroupStore(Protocol):
     async def shares_group(self, owner: str, member: str) -> bool: ...
 
 
-class Store(LogStore, FederationStore, DeviceLinkStore, GroupStore, Protocol):
+class Store(LogStore, FederationStore, DeviceLinkStore, GroupStore, DelegationStore, Protocol):
     """What the server needs from persistence. See module docstring for the contract."""
 
     async def close(self) -> None: ...

@@ -61,6 +61,7 @@ from hotline.store.schema import (
 )
 from hotline.store.schema import devices as device_table
 from hotline.store.schema import outbound as outbound_table
+from hotline.store.sql_delegation import SqlDelegationMixin
 from hotline.store.sql_device_links import SqlDeviceLinkMixin
 from hotline.store.sql_federation import SqlFederationMixin, queue_in
 from hotline.store.sql_groups import SqlGroupMixin
@@ -89,7 +90,9 @@ READ_ONLY_OPTION: Final = "hotline_read_only"
 
 
 # -- the store ---------------------------------------------------------------------------
-class SqlStore(SqlLogMixin, SqlFederationMixin, SqlDeviceLinkMixin, SqlGroupMixin):
+class SqlStore(
+    SqlLogMixin, SqlFederationMixin, SqlDeviceLinkMixin, SqlGroupMixin, SqlDelegationMixin
+):
     """:class:`~hotline.store.base.Store` over an SQLAlchemy async engine.
 
     Build it with :func:`hotline.store.open_store` (which migrates); call :meth:`close` when

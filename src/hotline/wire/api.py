@@ -94,6 +94,11 @@ class DevicesResponse(Frozen, frozen=True):
     display_name: Name
     identity_key: Key32
     device_list: Signed
+    #: devices the server's administrator removed (lost): nobody encrypts for them although
+    #: the signed list may still name them until the principal re-signs it
+    blocked: Annotated[list[Ident], msgspec.Meta(max_length=64)] = msgspec.field(
+        default_factory=list
+    )
 
 
 class SignedListUpload(Frozen, frozen=True):
@@ -137,6 +142,8 @@ class SendRequest(Frozen, frozen=True):
     #: the largest records-log size this device has verified: the receipt then carries the
     #: consistency proof from it
     known_tree_size: Counter = 0
+    #: an aide sending for this principal (checked against an active grant: wire.delegation)
+    on_behalf_of: Handle | None = None
 
 
 class SendResponse(Frozen, frozen=True):

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from hotline.wire.codec import B64, Counter, Handle, Ident, Version
+from hotline.wire.delegation import DelegationNotice
 from hotline.wire.groups import GroupPayload
 
 MAX_TEXT = 16 * 1024
@@ -25,6 +26,7 @@ EnvelopeKind = Literal[
     "call",
     "group_roster",
     "group_key",
+    "delegation",
 ]
 
 CallEvent = Literal[
@@ -93,3 +95,7 @@ class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     call: CallSignal | None = None
     #: ``group_roster`` and ``group_key`` (see ``wire.groups``)
     group: GroupPayload | None = None
+    #: an aide writing for a principal: the principal's handle and the grant (wire.delegation)
+    on_behalf_of: Handle | None = None
+    grant_id: Ident | None = None
+    delegation: DelegationNotice | None = None

@@ -204,6 +204,24 @@ class RosterRefused(HotlineError):
     title = "Group roster refused"
 
 
+class NotDelegated(HotlineError):
+    """The sender claims to act for a principal without an active grant from them (none,
+    expired, revoked, not signed by the principal, or without the needed right)."""
+
+    code = "not_delegated"
+    status = 403
+    title = "Not delegated"
+
+
+class DeviceBlocked(HotlineError):
+    """The device was removed by the server's administrator (a lost device); it may not log in
+    and may not be put back on a device list."""
+
+    code = "device_blocked"
+    status = 403
+    title = "Device removed by the administrator"
+
+
 class RateLimited(HotlineError):
     """Too many requests from this device; retry after ``extra['retry_after']`` seconds."""
 

@@ -33,7 +33,7 @@ CLOCK_WINDOW_SECONDS = 300.0
 MAX_BATCH = 100
 
 Domain = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9.-]{0,252}$")]
-FederationKind = Literal["deliver", "contact_request", "devices", "claim", "ping"]
+FederationKind = Literal["deliver", "contact_request", "devices", "claim", "delegations", "ping"]
 
 
 class FederationRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -56,6 +56,8 @@ class RemoteMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: set for a Megolm group message (``wire.groups``): the peer relays it only if ``to``
     #: holds ``sender`` on its roster of this group, as mailbox kind ``megolm``
     group: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    #: an aide writing for this principal of the origin server (its grant checked there)
+    on_behalf_of: Handle | None = None
 
 
 class DeliverBatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -90,6 +92,11 @@ class RemoteLookup(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     requester: Handle
     handle: Handle
     device_ids: Annotated[list[Ident], msgspec.Meta(max_length=32)] | None = None
+    #: principals of the origin server the requester holds an active grant of (an aide): the
+    #: origin vouches for its own users' grants, as it vouches for their identity
+    acting_for: Annotated[list[Handle], msgspec.Meta(max_length=8)] = msgspec.field(
+        default_factory=list
+    )
 
 
 class Bounce(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

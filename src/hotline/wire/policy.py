@@ -57,6 +57,14 @@ class RecordsBinding(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ]
 
 
+class Aides(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Delegation to aides (``hotline aides grant``): whether allowed, how many, how long."""
+
+    allowed: bool = True
+    max_aides: Annotated[int, msgspec.Meta(ge=0, le=8)] = 2
+    max_grant_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 90
+
+
 class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     v: Version
     organisation: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -71,3 +79,4 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     contact_approval: Literal["principal", "aide"] = "principal"
     records_banner: Annotated[str, msgspec.Meta(max_length=1024)] = ""
     records: RecordsBinding | None = None
+    aides: Aides = msgspec.field(default_factory=Aides)

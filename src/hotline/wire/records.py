@@ -35,6 +35,8 @@ RecordKind = Literal[
     "call",
     "policy",
     "group",
+    "delegation",
+    "device_admin",
 ]
 RecordSide = Literal["sent", "received", "local"]
 LogId = Annotated[str, msgspec.Meta(pattern=r"^[\x21-\x7e]{1,128}$")]
