@@ -76,7 +76,7 @@ class SasStep(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mac: Annotated[str, msgspec.Meta(max_length=256)] = ""
 
 
-class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """The plaintext of one Olm message."""
 
     v: Version
