@@ -456,7 +456,8 @@ class CallFlows:
         Raises: ServerUnavailable (also when that time ran out).
         """
         call = live.call
-        lost = call.state is CallState.RECONNECTING or (call.losses > 0 and call.ended)
+        gave_up = call.ended and call.outcome == "failed" and call.losses > 0
+        lost = call.state is CallState.RECONNECTING or gave_up
         if not lost:
             return await step
         try:
