@@ -78,7 +78,7 @@ HOTPATH_NOTES = [
     "of this benchmark keep short histories (at most a few hundred messages), so it gains "
     "little here; it bounds the cost for a long-lived device.",
     "Profile fix 2, load generator: each `HotlineClient` built its own TLS context (httpx "
-    "loads the CA bundle, ~60 ms of CPU at idle and 0.3 s at load 9, even for http://), "
+    "loads the CA bundle: ~65 ms of CPU, 0.3 s of wall time at load 9; even for http://), "
     "which dominated setting up 2,000 clients; `hotline.client.transport.tls_context()` is "
     "now built once per process.",
 ]
