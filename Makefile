@@ -30,11 +30,15 @@ lint: $(STAMP)
 # matrix-synapse from PyPI on first use), then BENCHMARKS.md. Each step first waits (bounded)
 # for the 1-minute load average to fall below BENCH_QUIET and records what it saw.
 BENCH_QUIET ?= 1.0
+# Pairs x messages per sender for hotline_load.py and synapse.py. The 1,000-pair level (1,000
+# receiver websockets, each on a server of its own) is opt-in:
+#   make bench LOAD_PLAN=1x200,10x40,100x8,1000x1
+LOAD_PLAN ?= 1x200,10x40,100x8
 bench: $(STAMP)
 	$(BIN)/python bench/ceilings.py --quiet-load $(BENCH_QUIET) --quiet-wait 600
 	$(BIN)/python bench/messages.py
-	$(BIN)/python bench/hotline_load.py --quiet-load $(BENCH_QUIET) --quiet-wait 120
-	$(BIN)/python bench/synapse.py --quiet-load $(BENCH_QUIET) --quiet-wait 120
+	$(BIN)/python bench/hotline_load.py --plan $(LOAD_PLAN) --quiet-load $(BENCH_QUIET) --quiet-wait 120
+	$(BIN)/python bench/synapse.py --plan $(LOAD_PLAN) --quiet-load $(BENCH_QUIET) --quiet-wait 120
 	$(BIN)/python bench/scaleout.py --quiet-load $(BENCH_QUIET) --quiet-wait 120
 	$(BIN)/python bench/archive.py
 	$(BIN)/python bench/calls.py

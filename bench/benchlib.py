@@ -14,6 +14,7 @@ import json
 import math
 import os
 import platform
+import resource
 import shlex
 import socket
 import statistics
@@ -296,3 +297,12 @@ def rate_and_latency(starts: dict[str, float], arrivals: dict[str, float]) -> di
         "messages_per_s": len(delivered) / (last - first),
         "latency": summarise_ms([arrivals[k] - starts[k] for k in delivered]),
     }
+
+
+def raise_fd_limit(needed: int) -> dict[str, int]:
+    """Raise this process's soft descriptor limit (the server subprocess inherits it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = needed if hard == resource.RLIM_INFINITY else min(max(soft, needed), hard)
+    if want > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return {"before": soft, "after": resource.getrlimit(resource.RLIMIT_NOFILE)[0], "hard": hard}

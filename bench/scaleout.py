@@ -55,10 +55,45 @@ HOTPATH_NOTES = [
     "gap-free prefix), and `put_tree_head` returns the authoritative stored head in the same "
     "transaction (ours if inserted, else the one another worker stored first). A send now "
     "takes 9 transactions (-18%); each record submitted by a receiver saves two as well.",
-    "Still left per send (not changed here: they are in the route, the store's public "
-    "interface, and other sessions' areas): `count_undelivered`, `is_allowed` and two "
-    "`list_devices` reads are four transactions that one read could answer, and "
-    "`record_index` after `enqueue` could come back from `enqueue`.",
+    "Left after that fix per send: `count_undelivered`, `is_allowed` and two `list_devices` "
+    "reads were four transactions that one read could answer, and `record_index` after "
+    "`enqueue` could come back from `enqueue`.",
+    "Profile fix 2 (send path in fewer transactions). A send is now the session lookup, "
+    "`Store.send_context` (undelivered count, allowlist, both device sets: one read "
+    "transaction), `Store.enqueue_message` (mailbox items and the sender's record, answering "
+    "with the record's index and the new leaf hashes read in the same transaction, so the "
+    "server's tree needs no catch-up read) and `put_tree_head`: 4 transactions instead of 9. "
+    "A receiver's record submission: 3 instead of 4 (`append_records_tail`). Counted with "
+    "`bench/messages.py` (SQLite, `begin` listener, whole delivery: send, receiver's record, "
+    "delivery receipt, pushes, acks): 15.0 -> 9.0 store transactions per delivered message.",
+    "Profile fix 2, before/after with `bench/hotline_load.py` (SQLite, archive on; "
+    "`before` = PYTHONPATH to a copy of src/ at 366c615, alternated with `after` on the "
+    "same bench script). The machine was shared and loaded throughout (1-minute load "
+    "average 7-11 on 2 cores), so messages/s and latency moved with other engineers' jobs "
+    "more than with the code; server CPU per delivered message is the steadier figure. "
+    "N=10, `--plan 10x30`-shaped levels: before 99.1, 94.2 and 104.0 ms of server CPU per "
+    "message (6.1, 7.6 and 5.8 msg/s, p99 23.8, 17.2 and 24.8 s; loads 7.0, 9.6, 7.3), "
+    "after 76.2 ms (5.5 msg/s, p99 19.8 s; load 9.2) and 76.7 ms in a 10x3 run: about "
+    "-23% server CPU per message. N=1 (`1x100`/`1x60`): before 2.3 and 3.2 msg/s (p99 "
+    "11.3 and 5.2 s; server 122.6 and 121.7 ms/msg), after 3.0 and 4.6 msg/s (p99 11.1 "
+    "and 6.3 s). Commands: `.venv/bin/python bench/hotline_load.py --plan 1x100,10x30 "
+    "--out DIR`, `--plan 10x30 --warmup 2`, `--plan 1x60,10x30 --warmup 2`. The "
+    "quiet-machine figures (tables above) were not regenerated in this change.",
+    "Profile fix 2, found on the way: with fewer reads between writes, ~40 concurrent SQLite "
+    "writers made SQLite's busy handler (sleep-polling, unfair) starve one past busy_timeout "
+    "(`database is locked`, answered as `storage_error`) on a loaded machine; the store's "
+    "writers of one process now queue FIFO on an asyncio lock before `BEGIN IMMEDIATE`.",
+    "Profile fix 2, client side: the message history moved out of the keystore state into an "
+    "append-only encrypted log (`keystore.history`), so a keystore transaction rewrites only "
+    "the small state and appends the history entries it changed. One transaction appending a "
+    "message (median of 40): history of 0 messages 1.6 -> ~5 ms (one more fsync, the log's, "
+    "before the state's two), 1,000: 17.5 -> 10-12 ms, 10,000: 328 -> 20-32 ms. The clients "
+    "of this benchmark keep short histories (at most a few hundred messages), so it gains "
+    "little here; it bounds the cost for a long-lived device.",
+    "Profile fix 2, load generator: each `HotlineClient` built its own TLS context (httpx "
+    "loads the CA bundle: ~65 ms of CPU, 0.3 s of wall time at load 9; even for http://), "
+    "which dominated setting up 2,000 clients; `hotline.client.transport.tls_context()` is "
+    "now built once per process.",
 ]
 
 

@@ -44,7 +44,6 @@ import json
 import os
 import random
 import re
-import resource
 import secrets
 import shutil
 import signal
@@ -733,15 +732,6 @@ def fd_kinds(pid: int) -> dict[str, int]:
     return dict(kinds)
 
 
-def raise_fd_limit(needed: int) -> dict[str, int]:
-    """Raise this process's soft descriptor limit (the server subprocess inherits it)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = needed if hard == resource.RLIM_INFINITY else min(max(soft, needed), hard)
-    if want > soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-    return {"before": soft, "after": resource.getrlimit(resource.RLIMIT_NOFILE)[0], "hard": hard}
-
-
 async def measure(knobs: Knobs) -> dict[str, Any]:
     handles = [f"c{i}@{DOMAIN}" for i in range(2 * knobs.pairs)]
     benchlib.BENCH_DIR.joinpath(".work").mkdir(exist_ok=True)
@@ -1019,7 +1009,7 @@ def main() -> None:
         if v is not None
     }
     knobs = Knobs(**(asdict(knobs) | overrides))
-    limits = raise_fd_limit(2 * knobs.pairs * FDS_PER_CLIENT + 256)
+    limits = benchlib.raise_fd_limit(2 * knobs.pairs * FDS_PER_CLIENT + 256)
     quiet = benchlib.wait_until_quiet(args.quiet_load, args.quiet_wait)
     # SIGTERM unwinds like Ctrl-C, so the server subprocess is stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

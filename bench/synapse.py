@@ -39,6 +39,9 @@ from urllib.parse import quote
 
 import benchlib
 import httpx
+from hotline_load import FDS_PER_CLIENT, OWN_SERVER_ABOVE, bounded_all
+
+from hotline.client.transport import tls_context
 
 VENV = benchlib.BENCH_DIR / ".synapse-venv"
 WORK = benchlib.BENCH_DIR / ".work"
@@ -267,6 +270,7 @@ async def register(server: Synapse, name: str) -> User:
         base_url=server.url,
         timeout=60,
         headers={"Authorization": f"Bearer {body['access_token']}"},
+        verify=tls_context(),  # one CA bundle load per process, as the Hotline clients
     )
     return User(name, body["user_id"], http)
 
@@ -336,8 +340,9 @@ async def send(pair: Pair, bodies: list[str]) -> None:
 async def run_level(
     server: Synapse, pairs: list[Pair], messages: int, phase: str
 ) -> dict[str, Any]:
-    for pair in pairs:  # catch up: start each receiver's sync at "now"
-        await sync_once(pair.receiver, 0)
+    # Catch up: start each receiver's sync at "now".
+    await bounded_all([sync_once(pair.receiver, 0) for pair in pairs], 8)
+    for pair in pairs:
         pair.starts.clear()
         pair.arrivals.clear()
     plans = [
@@ -376,20 +381,18 @@ async def measure(plan: list[tuple[int, int]], warmup: int) -> list[dict[str, An
         most = max(n for n, _ in plan)
         print(f"[synapse] up at {server.url}; {2 * most} users and {most} rooms ...", flush=True)
         setup = time.perf_counter()
-        sem = asyncio.Semaphore(8)
-
-        async def bounded(index: int) -> Pair:
-            async with sem:
-                return await make_pair(server, index, secrets.token_hex(2))
-
-        pairs = await asyncio.gather(*(bounded(i) for i in range(most)))
+        tag = secrets.token_hex(2)
+        pairs = await bounded_all([make_pair(server, i, tag) for i in range(most)], 8)
         setup_s = time.perf_counter() - setup
+        print(f"[synapse] set up in {setup_s:.0f} s", flush=True)
         try:
             await run_level(server, pairs, warmup, "warmup")
             for n, m in plan:
                 print(f"[synapse] {n} pair(s) x {m} messages ...", flush=True)
                 run = await run_level(server, pairs[:n], m, f"n{n}")
                 run["setup_s_all_pairs"] = setup_s
+                run["clients_connected"] = 2 * most
+                run["warmup_per_pair"] = warmup
                 print(
                     f"[synapse]   {run.get('messages_per_s', 0):.1f} msg/s, "
                     f"p99 {run.get('latency', {}).get('p99_ms', float('nan')):.1f} ms",
@@ -400,6 +403,18 @@ async def measure(plan: list[tuple[int, int]], warmup: int) -> list[dict[str, An
             for pair in pairs:
                 await pair.sender.http.aclose()
                 await pair.receiver.http.aclose()
+    return runs
+
+
+async def measure_plan(
+    plan: list[tuple[int, int]], warmup: int, large_warmup: int
+) -> list[dict[str, Any]]:
+    """As hotline_load.py: levels above OWN_SERVER_ABOVE pairs each on a fresh Synapse."""
+    shared = [level for level in plan if level[0] <= OWN_SERVER_ABOVE]
+    runs = await measure(shared, warmup) if shared else []
+    for level in plan:
+        if level[0] > OWN_SERVER_ABOVE:
+            runs += await measure([level], large_warmup)
     return runs
 
 
@@ -424,6 +439,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plan", default=benchlib.LOAD_PLAN, help="pairs x messages, ...")
     parser.add_argument("--warmup", type=int, default=5, help="messages per pair, untimed")
+    parser.add_argument(
+        "--large-warmup",
+        type=int,
+        default=1,
+        help=f"untimed messages per pair at levels above {OWN_SERVER_ABOVE} pairs",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny plan, results to a temp dir")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument(
@@ -446,7 +467,8 @@ def main() -> None:
     quiet = benchlib.wait_until_quiet(args.quiet_load, args.quiet_wait)
     # SIGTERM unwinds like Ctrl-C, so the server subprocess is stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    runs = asyncio.run(measure(plan, 1 if args.smoke else args.warmup))
+    limits = benchlib.raise_fd_limit(2 * max(n for n, _ in plan) * FDS_PER_CLIENT + 256)
+    runs = asyncio.run(measure_plan(plan, 1 if args.smoke else args.warmup, args.large_warmup))
     doc = benchlib.document(
         name="synapse",
         title="Synapse: the same message load, for comparison",
@@ -458,7 +480,11 @@ def main() -> None:
         ),
         packages=["httpx"],
         parameters={"plan": args.plan if not args.smoke else benchlib.SMOKE_PLAN}
-        | {"warmup_per_pair": args.warmup, "smoke": args.smoke},
+        | {
+            "warmup_per_pair": args.warmup,
+            "large_warmup_per_pair": args.large_warmup,
+            "smoke": args.smoke,
+        },
         summary=[
             f"Synapse {version}: "
             + "; ".join(
@@ -501,7 +527,7 @@ def main() -> None:
             "not free: see its CPU column, on a 2-core machine it shares with the server.",
             "Synapse's docs call SQLite unsuitable for production; Hotline runs SQLite here too.",
         ],
-        results={"synapse_version": version, "quiet": quiet, "runs": runs},
+        results={"synapse_version": version, "quiet": quiet, "runs": runs, "fd_limit": limits},
     )
     doc["versions"] = {"matrix-synapse": version} | doc["versions"]
     out = args.out or (Path(os.environ.get("TMPDIR", "/tmp")) if args.smoke else None)

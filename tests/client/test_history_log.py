@@ -265,3 +265,16 @@ def test_replaying_an_op_that_does_not_fit_is_damage() -> None:
     messages = [message(1)]
     apply(messages, HistoryOp(CLEAR), 0, 1)
     assert messages == []
+
+
+async def test_create_then_save_keeps_the_count_of_the_new_log(tmp_path: Path) -> None:
+    """A state copied from elsewhere (a count of another device's log) starts a new log."""
+    copied = state()
+    copied.history_entries = 7
+    keystore = Keystore.create(tmp_path, PASSPHRASE, copied, scrypt=CHEAP)
+    copied.account_pickle = "pickled"
+    keystore.save(copied)  # as registration does after create
+    reopened = Keystore.open(tmp_path, PASSPHRASE)
+    assert reopened.history() == [] and reopened.load().history_entries == 0
+    await add(reopened, 1)
+    assert reopened.history() == [message(1)]

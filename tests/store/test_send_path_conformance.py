@@ -126,3 +126,14 @@ async def test_enqueue_message_without_a_record(store: Store) -> None:
     assert await relay(store, "m1", None, [item("pm-1")]) == Enqueued(True, None, None)
     assert await relay(store, "m1", None, [item("pm-1")]) == Enqueued(False, None, None)
     assert await store.log_size() == 0 and len(await store.pending("pm-1")) == 1
+
+
+async def test_many_concurrent_writers_all_commit(store: Store) -> None:
+    """No writer of one process starves past the database's lock timeout (SQLite's busy
+    handler is not fair; the store queues its own writers first)."""
+    await enrol(store, "pm")
+    results = await asyncio.gather(
+        *(relay(store, f"m{i}", leaf(f"r{i}"), [item("pm-1")]) for i in range(60))
+    )
+    assert sorted(r.record_index for r in results if r.record_index is not None) == list(range(60))
+    assert len(await store.pending("pm-1", limit=100)) == 60

@@ -293,6 +293,7 @@ def open_bundle(pending: PendingJoin, reply: LinkCollected) -> ClientState:
     state.account_pickle = ""
     state.sessions = {}
     state.messages = []
+    state.history_entries = 0  # this device's history log starts empty
     state.outbox = []
     state.pending_records = []
     state.seen_message_ids = []

@@ -159,6 +159,7 @@ class Keystore:
             self._history.rollback()
             raise
         self._history.accept(state.messages, ops)
+        state.history_entries = entries  # so a later save() of this object stays consistent
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[ClientState]:

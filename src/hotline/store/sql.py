@@ -11,8 +11,10 @@ Concurrency:
 
 * SQLite has a single writer. Write transactions start with ``BEGIN IMMEDIATE`` so they take
   the write lock up front (a deferred transaction that reads, then writes, can fail with
-  ``SQLITE_BUSY`` instead of waiting); ``busy_timeout`` makes contenders wait. Read-only
-  methods use a deferred ``BEGIN`` and, thanks to WAL, never block writers.
+  ``SQLITE_BUSY`` instead of waiting); ``busy_timeout`` makes contenders wait. The writers
+  of one process first queue on an ``asyncio.Lock`` (FIFO), so only other processes ever
+  wait in SQLite's busy handler, which is not fair. Read-only methods use a deferred
+  ``BEGIN`` and, thanks to WAL, never block writers.
 * PostgreSQL runs at READ COMMITTED. Versioned updates lock the principal row
   (``FOR UPDATE``); rows that reference a device lock it with ``FOR KEY SHARE`` so a
   concurrent removal cannot orphan them; one-time key claims use ``FOR UPDATE SKIP LOCKED``
@@ -23,6 +25,8 @@ Nothing secret is logged: engines hide SQL parameters and failures log only exce
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -103,6 +107,11 @@ class SqlStore(
         """Wrap an engine whose database is already migrated to head."""
         self._engine = engine
         self._reader = engine.execution_options(**{READ_ONLY_OPTION: True})
+        # SQLite has one writer, and its busy handler is not fair: under many concurrent
+        # writers (a loaded server) one can sleep-poll past busy_timeout and fail with
+        # "database is locked" while others keep taking the lock. Writers of this process
+        # queue here first (FIFO), so BEGIN IMMEDIATE waits only for other processes.
+        self._sqlite_writers = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @property
     def engine(self) -> AsyncEngine:
@@ -124,8 +133,9 @@ class SqlStore(
             conflict: raised when a constraint is violated (the transaction is rolled back).
         """
         engine = self._reader if read_only else self._engine
+        queue = None if read_only else self._sqlite_writers
         try:
-            async with engine.begin() as conn:
+            async with queue or contextlib.nullcontext(), engine.begin() as conn:
                 yield conn
         except IntegrityError as exc:
             if conflict is None:
