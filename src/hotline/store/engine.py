@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from hotline.store.sql import READ_ONLY_OPTION, SqlStore
+from hotline.store.sqlite_inline import BUSY_TIMEOUT_MS, begin_with_first_statement, inline_dbapi
 from hotline.wire.errors import StorageError
 
 __all__ = ["DEFAULT_URL", "SQLITE_BUSY_TIMEOUT_MS", "open_store"]
@@ -28,8 +29,8 @@ _log = logging.getLogger(__name__)
 
 #: Used when ``HOTLINE_DATABASE_URL`` is not set: an SQLite file in the working directory.
 DEFAULT_URL: Final = "sqlite+aiosqlite:///hotline.db"
-#: How long an SQLite writer waits for the lock before failing (milliseconds).
-SQLITE_BUSY_TIMEOUT_MS: Final = 5_000
+#: How long an SQLite statement waits for another process's lock before failing (ms).
+SQLITE_BUSY_TIMEOUT_MS: Final = BUSY_TIMEOUT_MS
 #: ``pg_advisory_xact_lock`` key serialising migrations of workers that start together.
 _MIGRATION_LOCK_KEY: Final = 0x686F746C696E65  # "hotline"
 _ASYNC_DRIVERS: Final = {
@@ -74,7 +75,10 @@ def _async_url(url: str) -> URL:
 
 
 def _create_engine(url: URL) -> AsyncEngine:
-    engine = create_async_engine(url, hide_parameters=True)
+    if url.get_backend_name() != "sqlite":
+        return create_async_engine(url, hide_parameters=True)
+    # Statements inline on the event loop, commits of writers on a thread (sqlite_inline).
+    engine = create_async_engine(url, hide_parameters=True, module=inline_dbapi())
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
@@ -89,14 +93,16 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     try:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS:d}")
+        # Zero: an inline statement never sleeps on the event loop in SQLite's busy handler;
+        # one refused as busy is retried on a thread under SQLITE_BUSY_TIMEOUT_MS.
+        cursor.execute("PRAGMA busy_timeout=0")
     finally:
         cursor.close()
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
     read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
-    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    begin_with_first_statement(conn.connection.dbapi_connection, immediate=not read_only)
 
 
 def _upgrade_to_head(connection: Connection) -> None:
