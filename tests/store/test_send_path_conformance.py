@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from test_conformance import T0, blob, enrol, item
+from test_conformance import HOUR, T0, blob, enrol, item
+from test_delegation_conformance import grant
 from test_log_conformance import leaf
 
 from hotline.records.hasher import hash_leaf
@@ -38,7 +39,7 @@ async def relay(
 async def test_send_context_reads_every_check_at_once(store: Store) -> None:
     await enrol(store, "pm", "pm-2", "pm-1")
     await enrol(store, "potus", "potus-1", "potus-2")
-    context = await store.send_context("potus-1", "potus", "pm")
+    context = await store.send_context("potus-1", "potus", "pm", T0)
     assert context.undelivered == 0
     assert not context.allowed  # pm has no allowlist yet
     assert context.recipient_devices == ["pm-1", "pm-2"]  # ordered by device id
@@ -52,7 +53,7 @@ async def test_send_context_reads_every_check_at_once(store: Store) -> None:
         now=T0,
         outbound=[OutboundItem("berlin", "m1", "potus-1", b"payload")],
     )
-    context = await store.send_context("potus-1", "potus", "pm")
+    context = await store.send_context("potus-1", "potus", "pm", T0)
     assert context.allowed
     assert context.undelivered == 3  # two mailbox items and one queued peer message
     assert context.undelivered == await store.count_undelivered("potus-1")
@@ -60,11 +61,44 @@ async def test_send_context_reads_every_check_at_once(store: Store) -> None:
 
 async def test_send_context_to_oneself_and_to_unknown(store: Store) -> None:
     await enrol(store, "potus", "potus-1", "potus-2")
-    own = await store.send_context("potus-1", "potus", "potus")
+    own = await store.send_context("potus-1", "potus", "potus", T0)
     assert own.allowed  # one's own other devices are always reachable
     assert own.recipient_devices == own.sender_devices == ["potus-1", "potus-2"]
-    unknown = await store.send_context("potus-1", "potus", "nobody")
+    unknown = await store.send_context("potus-1", "potus", "nobody", T0)
     assert not unknown.allowed and unknown.recipient_devices == []
+
+
+async def test_send_context_reads_active_grants_with_aide_devices(store: Store) -> None:
+    """The grants of both principals come with the rest (no per-send grant queries): active
+    ones only, each with its aide's current devices (none for an aide without a device)."""
+    await enrol(store, "pm", "pm-1")
+    await enrol(store, "potus", "potus-1")
+    await enrol(store, "chief", "chief-2", "chief-1")
+    await store.put_grant(grant("g-chief"), max_active=8, now=T0)  # potus -> chief
+    await store.put_grant(grant("g-nodevice", aide="deputy"), max_active=8, now=T0)
+    await store.put_grant(grant("g-expired", aide="old", expires_at=T0 + 5), max_active=8, now=T0)
+    await store.put_grant(grant("g-revoked", aide="gone"), max_active=8, now=T0)
+    await store.revoke_grant("g-revoked", "potus", b"revocation", b"r" * 64, T0 + 1)
+    context = await store.send_context("pm-1", "pm", "potus", T0 + 10)
+    assert [g.aide for g in context.grants] == [
+        "chief",
+        "deputy",
+    ]
+    chief, deputy = context.grants
+    assert (chief.principal, chief.payload, chief.aide_devices) == (
+        "potus",
+        b"grant g-chief",
+        ("chief-1", "chief-2"),
+    )
+    assert deputy.aide_devices == ()
+    # The sender's grants too (potus writing to pm), oldest first then by grant id; none of
+    # an unrelated principal's.
+    assert [g.aide for g in (await store.send_context("potus-1", "potus", "pm", T0)).grants] == [
+        "chief",
+        "old",
+        "deputy",
+    ]
+    assert (await store.send_context("pm-1", "pm", "pm", T0 + HOUR + 1)).grants == []
 
 
 async def test_enqueue_message_returns_index_and_tail(store: Store) -> None:

@@ -10,11 +10,12 @@ principal is accepted only if the recipient allows the principal and the grant i
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Iterable
 
 from hotline.policy.grants import check_active
 from hotline.server.context import Caller, ServerState
 from hotline.server.federation_client import domain_of
-from hotline.store import Store
+from hotline.store import AideGrant, Store
 from hotline.store.delegation_base import GrantRow
 from hotline.wire.codec import decode
 from hotline.wire.delegation import DelegationGrant, Right
@@ -42,6 +43,18 @@ async def aide_devices(store: Store, principals: list[str], now: float) -> set[s
         for aide in await aides_of(store, principal, now):
             devices |= {d.device_id for d in await store.list_devices(aide)}
     return devices
+
+
+def readers(grants: Iterable[AideGrant], principals: Collection[str]) -> set[str]:
+    """Device ids of the aides with the ``read`` right of ``principals``, from grants read
+    with the rest of a send's checks (``Store.send_context``: no further query)."""
+    return {
+        device
+        for grant in grants
+        if grant.principal in principals
+        and "read" in decode(grant.payload, DelegationGrant, what="stored grant").rights
+        for device in grant.aide_devices
+    }
 
 
 async def audience(store: Store, handle: str, now: float) -> set[str]:
@@ -121,4 +134,5 @@ __all__ = [
     "check_on_behalf",
     "delegated_visible",
     "expected_targets",
+    "readers",
 ]

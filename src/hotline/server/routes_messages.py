@@ -14,12 +14,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hotline.server.context import Caller, ServerState, authenticate, read_struct, state_of
-from hotline.server.delegation import (
-    aide_devices,
-    audience,
-    check_on_behalf,
-    expected_targets,
-)
+from hotline.server.delegation import audience, check_on_behalf, expected_targets, readers
 from hotline.server.federation_client import domain_of
 from hotline.server.policy_gate import check_content
 from hotline.server.responses import ok
@@ -86,7 +81,7 @@ async def _targets(
     if not context.allowed and not await state.store.shares_group(to, caller.handle):
         raise NotAContact(f"{to} does not accept messages from you")
     devices = set(context.recipient_devices) | set(context.sender_devices)
-    devices |= await aide_devices(state.store, [to, caller.handle], state.now())
+    devices |= readers(context.grants, {to, caller.handle})
     devices.discard(caller.device_id)
     return devices
 
@@ -101,7 +96,7 @@ async def send(request: Request) -> Response:
     cap = state.config.max_pending_per_device
     remote = domain_of(body.to) != state.config.domain
     context = await state.store.send_context(
-        caller.device_id, caller.handle, caller.handle if remote else body.to
+        caller.device_id, caller.handle, caller.handle if remote else body.to, state.now()
     )
     if context.undelivered >= cap:
         raise QueueFull(f"{cap} of your messages still wait for their recipients")
@@ -111,7 +106,7 @@ async def send(request: Request) -> Response:
     if remote and body.on_behalf_of is not None:
         await check_on_behalf(state, caller, body.to, body.on_behalf_of)
     if remote:
-        local, queued = await _split_remote(state, caller, body, context.sender_devices)
+        local, queued = await _split_remote(state, caller, body, context)
     else:
         local, queued = list(body.ciphertexts), []
         expected = await _targets(state, caller, body.to, context, body.on_behalf_of)
@@ -170,7 +165,7 @@ async def _store_message(
 
 
 async def _split_remote(
-    state: ServerState, caller: Caller, body: api.SendRequest, sender_devices: list[str]
+    state: ServerState, caller: Caller, body: api.SendRequest, context: SendContext
 ) -> tuple[list[api.DeviceCiphertext], list[OutboundItem]]:
     """For a recipient on a peer server: my other devices get theirs now; the rest waits in
     the durable queue for the peer (which checks its allowlist and device list on arrival).
@@ -182,8 +177,8 @@ async def _split_remote(
     destination = domain_of(body.to)
     if await state.store.get_peer(destination) is None:
         raise UnknownPeer(f"{destination} is not a pinned peer of {state.config.domain}")
-    own = set(sender_devices)  # mine and my aides'
-    own |= await aide_devices(state.store, [caller.handle], state.now())
+    # context was read for a message to myself: my devices and my aides'
+    own = set(context.sender_devices) | readers(context.grants, {caller.handle})
     if body.on_behalf_of is not None:  # an aide: the principal's side reads along
         own |= await audience(state.store, body.on_behalf_of, state.now())
     own.discard(caller.device_id)

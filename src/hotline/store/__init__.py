@@ -7,6 +7,7 @@ One conformance suite (``tests/store``) runs against every backend.
 from __future__ import annotations
 
 from hotline.store.base import (
+    AideGrant,
     Appended,
     ClaimedKey,
     DeliveryItem,
@@ -32,6 +33,7 @@ from hotline.store.sql import SqlStore
 
 __all__ = [
     "DEFAULT_URL",
+    "AideGrant",
     "Appended",
     "ClaimedKey",
     "DeliveryItem",

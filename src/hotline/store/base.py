@@ -9,7 +9,7 @@ Times are POSIX seconds (``float``) passed in by the caller: the store never rea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from hotline.store.delegation_base import DelegationStore
@@ -85,6 +85,17 @@ class DeliveryRow:
 
 
 @dataclass(frozen=True, slots=True)
+class AideGrant:
+    """An active grant of ``principal`` to ``aide`` (its signed payload, which names the
+    rights) and the aide's current device ids."""
+
+    principal: str
+    aide: str
+    payload: bytes
+    aide_devices: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SendContext:
     """What :meth:`Store.send_context` read, in one transaction."""
 
@@ -92,6 +103,8 @@ class SendContext:
     allowed: bool
     recipient_devices: list[str]
     sender_devices: list[str]
+    #: active (unexpired, unrevoked) grants of the recipient and of the sender
+    grants: list[AideGrant] = field(default_factory=list)
 
 
 # -- the records log ---------------------------------------------------------------------------
@@ -596,10 +609,13 @@ class Store(LogStore, FederationStore, DeviceLinkStore, GroupStore, DelegationSt
             AlreadyExists: the record id is in the log with different bytes (nothing stored).
         """
 
-    async def send_context(self, sender_device: str, sender_handle: str, to: str) -> SendContext:
+    async def send_context(
+        self, sender_device: str, sender_handle: str, to: str, now: float
+    ) -> SendContext:
         """Everything the server checks before relaying a message, read in one transaction:
         the sender's undelivered count, whether ``to`` allows the sender (always True for
-        one's own handle) and both principals' current device ids."""
+        one's own handle), both principals' current device ids and their grants active at
+        ``now`` with each aide's devices."""
 
     async def count_undelivered(self, sender_device: str) -> int:
         """Mailbox items and queued peer messages sent by ``sender_device``, not yet taken."""

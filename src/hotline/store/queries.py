@@ -15,7 +15,8 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hotline.store.base import DeviceRow, PrincipalRow, SignedBlob
+from hotline.store import prepared
+from hotline.store.base import AideGrant, DeviceRow, PrincipalRow, SignedBlob
 from hotline.store.schema import (
     challenges,
     deliveries,
@@ -88,10 +89,8 @@ async def devices_by_id(
     ids = sorted(set(device_ids))
     if not ids:
         return {}
-    query = select(device_table).where(device_table.c.device_id.in_(ids))
-    if key_share:
-        query = query.with_for_update(read=True, key_share=True)
-    return {row.device_id: device_row(row) for row in await conn.execute(query)}
+    query = prepared.DEVICES_BY_ID_KEY_SHARE if key_share else prepared.DEVICES_BY_ID
+    return {row.device_id: device_row(row) for row in await conn.execute(query, {"ids": ids})}
 
 
 async def remove_devices(conn: AsyncConnection, device_ids: set[str]) -> None:
@@ -130,13 +129,7 @@ async def insert_if_new(conn: AsyncConnection, table: Table, row: Mapping[str, A
     ``ON CONFLICT DO NOTHING`` rather than catching the violation, which would abort a
     PostgreSQL transaction.
     """
-    first_pk = table.primary_key.columns.values()[0]
-    if conn.dialect.name == "postgresql":
-        pg = pg_dialect.insert(table).values(**row).on_conflict_do_nothing()
-        inserted = await conn.execute(pg.returning(first_pk))
-    else:
-        lite = sqlite_dialect.insert(table).values(**row).on_conflict_do_nothing()
-        inserted = await conn.execute(lite.returning(first_pk))
+    inserted = await conn.execute(prepared.insert_if_new(table, conn.dialect.name), dict(row))
     return inserted.first() is not None
 
 
@@ -217,3 +210,21 @@ async def replace_device_list_in(
             device_list_signature=device_list.signature,
         )
     )
+
+
+async def active_grants_with_devices(
+    conn: AsyncConnection, principals: set[str], now: float
+) -> list[AideGrant]:
+    """Unexpired, unrevoked grants of ``principals`` with each aide's current devices (an
+    aide without a device is listed with none), oldest grant first."""
+    rows = await conn.execute(
+        prepared.ACTIVE_GRANTS, {"principals": sorted(principals), "now": now}
+    )
+    found: dict[str, tuple[str, str, bytes, list[str]]] = {}
+    for row in rows:
+        _, _, _, devices = found.setdefault(
+            row.grant_id, (row.principal, row.aide, bytes(row.payload), [])
+        )
+        if row.device_id is not None:
+            devices.append(row.device_id)
+    return [AideGrant(p, a, payload, tuple(d)) for p, a, payload, d in found.values()]

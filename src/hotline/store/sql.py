@@ -36,6 +36,7 @@ from sqlalchemy import delete, false, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from hotline.store import prepared
 from hotline.store import queries as q
 from hotline.store.base import (
     ClaimedKey,
@@ -53,18 +54,15 @@ from hotline.store.base import (
 from hotline.store.schema import (
     allow_entries,
     challenges,
-    deliveries,
     enrolments,
     fallback_keys,
     invites,
-    log_entries,
     messages,
     one_time_keys,
     principals,
     sessions,
 )
 from hotline.store.schema import devices as device_table
-from hotline.store.schema import outbound as outbound_table
 from hotline.store.sql_delegation import SqlDelegationMixin
 from hotline.store.sql_device_links import SqlDeviceLinkMixin
 from hotline.store.sql_federation import SqlFederationMixin, queue_in
@@ -432,11 +430,7 @@ class SqlStore(
         """The device of a live session token, in one query (the hot path of every request)."""
         async with self._tx(read_only=True) as conn:
             row = (
-                await conn.execute(
-                    select(device_table)
-                    .join(sessions, sessions.c.device_id == device_table.c.device_id)
-                    .where(sessions.c.token_hash == token_hash, sessions.c.expires_at > now)
-                )
+                await conn.execute(prepared.SESSION_DEVICE, {"token_hash": token_hash, "now": now})
             ).first()
         return None if row is None else q.device_row(row)
 
@@ -578,9 +572,7 @@ class SqlStore(
             if record is None:
                 return Enqueued(stored, None, None)
             if not stored:
-                found = await conn.scalar(
-                    select(log_entries.c.idx).where(log_entries.c.record_id == record.record_id)
-                )
+                found = await conn.scalar(prepared.LOG_INDEX_OF, {"record_id": record.record_id})
                 return Enqueued(False, None if found is None else int(found), None)
             assert index is not None
             return Enqueued(True, index, await tail_in(conn, tail_from, index + 1))
@@ -611,7 +603,7 @@ class SqlStore(
             raise UnknownDevice(device_ids=sorted(missing))
         if items:
             await conn.execute(
-                deliveries.insert(),
+                prepared.INSERT_DELIVERIES,
                 [
                     {
                         "message_id": message_id,
@@ -627,29 +619,26 @@ class SqlStore(
             )
         return True, index
 
-    async def send_context(self, sender_device: str, sender_handle: str, to: str) -> SendContext:
-        """Undelivered count, allowlist check and both device sets, in one read transaction."""
+    async def send_context(
+        self, sender_device: str, sender_handle: str, to: str, now: float
+    ) -> SendContext:
+        """Undelivered count, allowlist check, both device sets and both principals' active
+        grants with their aides' devices, in one read transaction."""
         async with self._tx(read_only=True) as conn:
             undelivered = await _count_undelivered_in(conn, sender_device)
             allowed = to == sender_handle or (
-                await conn.scalar(
-                    select(allow_entries.c.member).where(
-                        allow_entries.c.owner == to, allow_entries.c.member == sender_handle
-                    )
-                )
+                await conn.scalar(prepared.ALLOWED, {"owner": to, "member": sender_handle})
                 is not None
             )
-            rows = await conn.execute(
-                select(device_table.c.device_id, device_table.c.handle)
-                .where(device_table.c.handle.in_({to, sender_handle}))
-                .order_by(device_table.c.device_id)
-            )
+            rows = await conn.execute(prepared.DEVICES_OF, {"handles": sorted({to, sender_handle})})
             owners = [(row.device_id, row.handle) for row in rows]
+            grants = await q.active_grants_with_devices(conn, {to, sender_handle}, now)
         return SendContext(
             undelivered=undelivered,
             allowed=allowed,
             recipient_devices=[d for d, h in owners if h == to],
             sender_devices=[d for d, h in owners if h == sender_handle],
+            grants=grants,
         )
 
     async def pending(
@@ -663,10 +652,7 @@ class SqlStore(
             return []
         async with self._tx(read_only=True) as conn:
             rows = await conn.execute(
-                select(deliveries)
-                .where(deliveries.c.device_id == device_id, deliveries.c.seq > after_seq)
-                .order_by(deliveries.c.seq)
-                .limit(limit)
+                prepared.PENDING, {"device_id": device_id, "after_seq": after_seq, "limit": limit}
             )
             return [
                 DeliveryRow(
@@ -695,24 +681,15 @@ class SqlStore(
             return 0
         async with self._tx() as conn:
             result = await conn.execute(
-                delete(deliveries).where(
-                    deliveries.c.device_id == device_id, deliveries.c.seq.in_(set(seqs))
-                )
+                prepared.ACK, {"device_id": device_id, "seqs": sorted(set(seqs))}
             )
             return int(result.rowcount)
 
 
 async def _count_undelivered_in(conn: AsyncConnection, sender_device: str) -> int:
-    local = await conn.scalar(
-        select(func.count())
-        .select_from(deliveries)
-        .where(deliveries.c.sender_device == sender_device)
-    )
-    remote = await conn.scalar(
-        select(func.count())
-        .select_from(outbound_table)
-        .where(outbound_table.c.sender_device == sender_device)
-    )
+    params = {"sender_device": sender_device}
+    local = await conn.scalar(prepared.UNDELIVERED_LOCAL, params)
+    remote = await conn.scalar(prepared.UNDELIVERED_REMOTE, params)
     return int(local or 0) + int(remote or 0)
 
 

@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hotline.store import prepared
 from hotline.store.base import MAX_TAIL, Appended, LogEntryRow, LogLeaf, LogTail, TreeHeadRow
 from hotline.store.queries import insert_if_new
 from hotline.store.schema import log_entries, log_state, tree_heads
@@ -31,13 +32,7 @@ async def append_in(conn: AsyncConnection, leaves: list[LogLeaf], now: float) ->
     indices: list[int | None] = []
     fresh: list[LogLeaf] = []
     for leaf in leaves:
-        row = (
-            await conn.execute(
-                select(log_entries.c.idx, log_entries.c.leaf).where(
-                    log_entries.c.record_id == leaf.record_id
-                )
-            )
-        ).first()
+        row = (await conn.execute(prepared.LOG_ENTRY_OF, {"record_id": leaf.record_id})).first()
         if row is None:
             indices.append(None)
             fresh.append(leaf)
@@ -46,17 +41,10 @@ async def append_in(conn: AsyncConnection, leaves: list[LogLeaf], now: float) ->
         else:
             indices.append(int(row.idx))
     if fresh:
-        size = (
-            await conn.execute(
-                update(log_state)
-                .where(log_state.c.id == 1)
-                .values(size=log_state.c.size + len(fresh))
-                .returning(log_state.c.size)
-            )
-        ).scalar_one()
+        size = (await conn.execute(prepared.ADVANCE_LOG, {"count": len(fresh)})).scalar_one()
         first = int(size) - len(fresh)
         await conn.execute(
-            log_entries.insert(),
+            prepared.INSERT_LOG_ENTRIES,
             [
                 {
                     "idx": first + n,
@@ -83,11 +71,7 @@ async def tail_in(conn: AsyncConnection, start: int, end: int) -> LogTail:
     end = min(end, start + MAX_TAIL)
     if start < 0 or end <= start:
         return LogTail(max(start, 0), [])
-    rows = await conn.execute(
-        select(log_entries.c.leaf_hash)
-        .where(log_entries.c.idx >= start, log_entries.c.idx < end)
-        .order_by(log_entries.c.idx)
-    )
+    rows = await conn.execute(prepared.LEAF_HASHES, {"start": start, "end": end})
     return LogTail(start, [bytes(r.leaf_hash) for r in rows])
 
 
