@@ -225,3 +225,31 @@ def test_all_zero_peer_key_rejected():
     alice, bob = DeviceAccount.generate(), DeviceAccount.generate()
     with pytest.raises(MalformedInput):
         alice.create_outbound_session(bob.curve25519, bytes(32))
+
+
+def test_account_changed_tracks_what_must_be_pickled_again() -> None:
+    """``changed`` is what lets a client skip re-pickling its account after a transaction:
+    it must be set by everything that alters the account and by nothing else."""
+    alice, bob = DeviceAccount.generate(), DeviceAccount.generate()
+    assert not alice.changed
+    alice.sign(DOMAIN_AUTH, b"payload")
+    assert not alice.changed  # signing alters nothing
+    [(_, otk)] = bob.generate_one_time_keys(1)
+    assert bob.changed
+    pickled = bob.pickle(PICKLE_KEY)
+    assert not bob.changed
+    bob.mark_keys_as_published()
+    assert bob.changed
+    bob.pickle(PICKLE_KEY)
+    bob.generate_fallback_key()
+    assert bob.changed
+    bob.pickle(PICKLE_KEY)
+    outbound = alice.create_outbound_session(bob.curve25519, otk)
+    assert not alice.changed  # an outbound session leaves the account as it was
+    bob.create_inbound_session(alice.curve25519, outbound.encrypt(b"hi"))
+    assert bob.changed  # the one-time key is used up
+    # An account restored from an older pickle still holds the key the newer one used.
+    older = DeviceAccount.from_pickle(pickled, PICKLE_KEY)
+    assert not older.changed
+    _, plaintext = older.create_inbound_session(alice.curve25519, outbound.encrypt(b"again"))
+    assert plaintext == b"again"

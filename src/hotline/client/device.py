@@ -104,6 +104,8 @@ class HotlineClient:
         self.clock = clock
         self._domain: str | None = None
         self._tx_lock = asyncio.Lock()
+        #: the account as last committed: (its pickle in the keystore, the open account)
+        self._account: tuple[str, DeviceAccount] | None = None
         self.sas = SasFlows(self)
         self._policy_checked_at = float("-inf")
         self.server.relogin = self.login
@@ -205,11 +207,24 @@ class HotlineClient:
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[tuple[ClientState, DeviceAccount]]:
-        """One read-modify-write of the state with the Olm account restored."""
+        """One read-modify-write of the state with the Olm account restored.
+
+        The account stays open between transactions while the keystore holds the pickle it
+        was opened from (the state is read from disk each time: another process's change is
+        seen), and is pickled again only when keys were generated, published or used —
+        unpickling and pickling it cost ~1.5 ms, more than the rest of a transaction.
+        """
         async with self._tx_lock, self.keystore.transaction() as state:
-            account = DeviceAccount.from_pickle(state.account_pickle, self.keystore.pickle_key)
+            kept, self._account = self._account, None  # dropped unless this one succeeds
+            loaded = state.account_pickle
+            if kept is not None and kept[0] == loaded:
+                account = kept[1]
+            else:
+                account = DeviceAccount.from_pickle(loaded, self.keystore.pickle_key)
             yield state, account
-            state.account_pickle = account.pickle(self.keystore.pickle_key)
+            if account.changed or state.account_pickle != loaded:
+                state.account_pickle = account.pickle(self.keystore.pickle_key)
+            self._account = (state.account_pickle, account)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

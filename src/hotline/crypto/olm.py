@@ -198,10 +198,17 @@ class OlmSession:
 class DeviceAccount:
     """A device's Olm account: identity keys, one-time keys and fallback key (Olm spec v1)."""
 
-    __slots__ = ("_account",)
+    __slots__ = ("_account", "_changed")
 
     def __init__(self, account: vodozemac.Account) -> None:
         self._account = account
+        self._changed = False
+
+    @property
+    def changed(self) -> bool:
+        """Whether keys were generated, published or used since the last :meth:`pickle`
+        (signing and starting outbound sessions leave the account as it was)."""
+        return self._changed
 
     @classmethod
     def generate(cls) -> DeviceAccount:
@@ -224,7 +231,9 @@ class DeviceAccount:
     def pickle(self, key: bytes) -> str:
         """Serialise and encrypt the account under the 32-byte keystore-derived ``key``."""
         _check_pickle_key(key)
-        return self._account.pickle(key)
+        pickled = self._account.pickle(key)
+        self._changed = False
+        return pickled
 
     @property
     def curve25519(self) -> bytes:
@@ -255,6 +264,7 @@ class DeviceAccount:
         if not 1 <= count <= self.max_one_time_keys:
             raise ValueError(f"count must be between 1 and {self.max_one_time_keys}")
         before = set(self._account.one_time_keys)
+        self._changed = True
         self._account.generate_one_time_keys(count)
         fresh = self._account.one_time_keys
         return sorted((kid, key.to_bytes()) for kid, key in fresh.items() if kid not in before)
@@ -262,12 +272,14 @@ class DeviceAccount:
     def generate_fallback_key(self) -> tuple[str, bytes]:
         """Create a new fallback key (replacing any unpublished one); returns ``(id, key)``."""
         account = cast(_AccountWithFallback, self._account)
+        self._changed = True
         account.generate_fallback_key()
         ((key_id, key),) = account.fallback_key.items()
         return key_id, key.to_bytes()
 
     def mark_keys_as_published(self) -> None:
         """Record that the current one-time and fallback keys are on the server."""
+        self._changed = True
         self._account.mark_keys_as_published()
 
     def create_outbound_session(
@@ -299,6 +311,7 @@ class DeviceAccount:
         """
         sender = _curve_key(their_curve25519, "sender key")
         pre_key = message._to_pre_key()
+        self._changed = True  # the one-time key is used up
         try:
             session, plaintext = self._account.create_inbound_session(sender, pre_key)
         except ValueError as exc:
