@@ -334,13 +334,18 @@ async def websocket(ws: WebSocket) -> None:
             if room <= 0:
                 await _wait_for_acks(state, caller, flight, reader)
                 continue
-            rows = await state.store.pending(caller.device_id, last, min(PUSH_BATCH, room))
+            limit = min(PUSH_BATCH, room)
+            rows = await state.store.pending(caller.device_id, last, limit)
             if rows:
                 last = rows[-1].seq
                 flight.seqs.update(r.seq for r in rows)
                 frame = encode({"items": [_item(r) for r in rows]})
                 await asyncio.wait_for(ws.send_bytes(frame), SEND_TIMEOUT)
-                continue
+                if len(rows) == limit or event.is_set():
+                    continue
+                # Fewer rows than asked for: the mailbox held no more when it was read, and
+                # anything stored since was notified after the clear() above (a sender
+                # notifies after its commit), so wait instead of reading it again.
             waiter = asyncio.create_task(event.wait())
             await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
