@@ -34,11 +34,14 @@ BENCH_QUIET ?= 1.0
 # receiver websockets, each on a server of its own) is opt-in:
 #   make bench LOAD_PLAN=1x200,10x40,100x8,1000x1
 LOAD_PLAN ?= 1x200,10x40,100x8
+# Then rising offered load, open loop: PAIRS:total msg/s,... each held 8 s (both servers), to
+# compare messages/s at equal p99.
+LOAD_SWEEP ?= 10:4,8,16,32,64
 bench: $(STAMP)
 	$(BIN)/python bench/ceilings.py --quiet-load $(BENCH_QUIET) --quiet-wait 600
 	$(BIN)/python bench/messages.py
-	$(BIN)/python bench/hotline_load.py --plan $(LOAD_PLAN) --quiet-load $(BENCH_QUIET) --quiet-wait 120
-	$(BIN)/python bench/synapse.py --plan $(LOAD_PLAN) --quiet-load $(BENCH_QUIET) --quiet-wait 120
+	$(BIN)/python bench/hotline_load.py --plan $(LOAD_PLAN) --sweep $(LOAD_SWEEP) --quiet-load $(BENCH_QUIET) --quiet-wait 120
+	$(BIN)/python bench/synapse.py --plan $(LOAD_PLAN) --sweep $(LOAD_SWEEP) --quiet-load $(BENCH_QUIET) --quiet-wait 120
 	$(BIN)/python bench/scaleout.py --quiet-load $(BENCH_QUIET) --quiet-wait 120
 	$(BIN)/python bench/archive.py
 	$(BIN)/python bench/calls.py

@@ -8,6 +8,7 @@ plus whatever raw figures it wants under ``results``. See :func:`document`.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import importlib.metadata
 import json
@@ -21,7 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -275,6 +276,89 @@ def parse_plan(text: str) -> list[tuple[int, int]]:
         pairs, _, messages = part.strip().partition("x")
         plan.append((int(pairs), int(messages)))
     return plan
+
+
+#: The offered-load sweep both message benchmarks run: N pairs, then total offered rates in
+#: messages/s, each held for SWEEP_SECONDS (open loop: see :func:`send_paced`).
+SWEEP = "10:4,8,16,32,64"
+SMOKE_SWEEP = "2:4"
+SWEEP_SECONDS = 8.0
+
+
+def parse_sweep(text: str) -> tuple[int, list[float]]:
+    """``"10:4,8,16"`` -> ``(10, [4.0, 8.0, 16.0])``; ``""`` -> ``(0, [])``."""
+    if not text:
+        return 0, []
+    pairs, _, rates = text.partition(":")
+    return int(pairs), [float(r) for r in rates.split(",") if r.strip()]
+
+
+def sweep_step(pairs: int, rate: float, seconds: float) -> tuple[int, float]:
+    """Messages per sender and the interval between one sender's sends, for ``pairs`` senders
+    offering ``rate`` messages/s in total for ``seconds``."""
+    interval = pairs / rate
+    return max(1, math.ceil(seconds / interval)), interval
+
+
+async def send_paced(
+    texts: list[str],
+    interval: float,
+    offset: float,
+    fire: Callable[[str], Awaitable[object]],
+    starts: dict[str, float],
+) -> None:
+    """Open-loop sending: text ``i`` is due ``offset + i * interval`` seconds from now and its
+    latency counts from when it was due, whether or not the sends before it have finished (a
+    slow server makes later messages wait, and that wait is measured: no coordinated
+    omission). Sends overlap; each client keeps its own order."""
+    t0 = time.perf_counter()
+    tasks = []
+    for i, text in enumerate(texts):
+        due = t0 + offset + i * interval
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        starts[text] = due
+        tasks.append(asyncio.create_task(fire(text)))
+    await asyncio.gather(*tasks)
+
+
+#: Columns of a load level in both message benchmarks (rows: :func:`run_rows`).
+RUN_COLUMNS = [
+    "pairs",
+    "msgs/sender",
+    "delivered",
+    "messages/s",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "server CPU cores",
+    "server peak RSS MiB",
+    "load generator CPU cores",
+]
+
+
+def run_rows(runs: list[dict[str, Any]]) -> Iterator[list[Any]]:
+    for run in runs:
+        lat = run.get("latency", {})
+        yield [
+            run["pairs"],
+            run["messages_per_sender"],
+            f"{run['delivered']}/{run['messages']}",
+            run.get("messages_per_s"),
+            lat.get("p50_ms"),
+            lat.get("p95_ms"),
+            lat.get("p99_ms"),
+            run["server"]["cpu_cores"],
+            run["server"]["peak_rss_kib"] / 1024,
+            run["load_generator"]["cpu_cores"],
+        ]
+
+
+def sweep_table(title: str, runs: list[dict[str, Any]], note: str) -> Table:
+    """The offered-load sweep's table: the offered rate, then a load level's columns."""
+    rows = [[r["offered_per_s"], *row] for r, row in zip(runs, run_rows(runs), strict=True)]
+    return table(title, ["offered msg/s", *RUN_COLUMNS], rows, note)
 
 
 def message_body(pair: int, index: int, size: int = 120) -> str:

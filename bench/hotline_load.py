@@ -11,8 +11,13 @@ The server runs as its own process (``bench/hotline_server.py``: uvicorn, SQLite
 to a custodian key generated here, rate limits lifted) so its CPU and memory are measured alone
 from ``/proc``; all 2xN clients run in this process, one event loop, as one load generator.
 
+Then the offered-load sweep (``--sweep 10:4,8,16``): the same pairs, each sender sending on a
+fixed schedule so that together they offer each rate in turn for ``benchlib.SWEEP_SECONDS``
+(open loop: latency counts from when a message was due), the same as ``bench/synapse.py``, for
+messages/s at equal p99.
+
 Writes ``bench/results/hotline_pairs.json``. Usage: ``python bench/hotline_load.py
-[--plan 1x200,10x40] [--smoke] [--out DIR]``.
+[--plan 1x200,10x40] [--sweep 10:4,8,16] [--smoke] [--out DIR]``.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,6 +190,13 @@ async def send(pair: Pair, texts: list[str], starts: dict[str, float]) -> None:
         await pair.sender.send_text(pair.receiver.handle, text)
 
 
+def fire(pair: Pair) -> Callable[[str], Awaitable[object]]:
+    async def one(text: str) -> object:
+        return await pair.sender.send_text(pair.receiver.handle, text)
+
+    return one
+
+
 async def wait_all(pairs: list[Pair], plans: list[list[str]], deadline: float) -> None:
     """Until every receiver has yielded its texts, a listener failed, or the deadline."""
     while time.monotonic() < deadline:
@@ -219,9 +231,12 @@ async def run_level(
     messages: int,
     phase: str,
     extra: dict[str, Any] | None = None,
+    interval: float | None = None,
 ) -> dict[str, Any]:
     """One timed level. ``extra``: more processes to measure, name -> an object with
-    ``cpu_seconds()`` and ``memory_kib()`` like :class:`benchlib.ProcStats` (e.g. PostgreSQL)."""
+    ``cpu_seconds()`` and ``memory_kib()`` like :class:`benchlib.ProcStats` (e.g. PostgreSQL).
+    ``interval``: open loop, each sender sends every ``interval`` seconds (senders staggered
+    evenly) instead of back to back."""
     # Drain delivery receipts of earlier runs (untimed).
     await bounded_all([pair.sender.sync() for pair in pairs], 8)
     for pair in pairs:
@@ -239,7 +254,17 @@ async def run_level(
     for other in others.values():
         other.start()
     deadline = time.monotonic() + RUN_TIMEOUT
-    await asyncio.gather(*(send(p, texts, starts) for p, texts in zip(pairs, plans, strict=True)))
+    if interval is None:
+        await asyncio.gather(
+            *(send(p, texts, starts) for p, texts in zip(pairs, plans, strict=True))
+        )
+    else:
+        await asyncio.gather(
+            *(
+                benchlib.send_paced(texts, interval, n * interval / len(pairs), fire(p), starts)
+                for n, (p, texts) in enumerate(zip(pairs, plans, strict=True))
+            )
+        )
     await wait_all(pairs, plans, deadline)
     server_use, client_use = window.stop(), client.stop()
     other_use = {name: other.stop() for name, other in others.items()}
@@ -268,8 +293,12 @@ async def measure(
     workers: int = 1,
     extra: dict[str, Any] | None = None,
     scrypt: ScryptParams = BENCH_SCRYPT,
+    sweep: tuple[int, list[float]] = (0, []),
+    sweep_runs: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    most = max(n for n, _ in plan)
+    """The closed-loop levels of ``plan``; then, into ``sweep_runs``, the offered-load sweep
+    (``benchlib.parse_sweep``) on the same server and clients."""
+    most = max([n for n, _ in plan] + [sweep[0]])
     handles = [f"{side}{i}@{DOMAIN}" for i in range(most) for side in "sr"]
     runs = []
     home = benchlib.BENCH_DIR / ".work" / f"clients-{secrets.token_hex(4)}"
@@ -301,6 +330,23 @@ async def measure(
                         flush=True,
                     )
                     runs.append(run)
+                sweep_pairs, rates = sweep
+                for rate in rates:
+                    m, interval = benchlib.sweep_step(sweep_pairs, rate, benchlib.SWEEP_SECONDS)
+                    print(
+                        f"[hotline] sweep: {sweep_pairs} pairs offering {rate:g} msg/s", flush=True
+                    )
+                    run = await run_level(
+                        server, pairs[:sweep_pairs], m, f"r{rate:g}", extra, interval
+                    )
+                    run["offered_per_s"] = rate
+                    print(
+                        f"[hotline]   {run.get('messages_per_s', 0):.1f} msg/s, "
+                        f"p99 {run.get('latency', {}).get('p99_ms', float('nan')):.1f} ms",
+                        flush=True,
+                    )
+                    if sweep_runs is not None:
+                        sweep_runs.append(run)
             finally:
                 for pair in pairs:
                     if pair.listener is not None:
@@ -313,33 +359,24 @@ async def measure(
 
 
 async def measure_plan(
-    plan: list[tuple[int, int]], warmup: int, large_warmup: int, profile: Path | None = None
+    plan: list[tuple[int, int]],
+    warmup: int,
+    large_warmup: int,
+    profile: Path | None = None,
+    sweep: tuple[int, list[float]] = (0, []),
+    sweep_runs: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The plan's levels up to OWN_SERVER_ABOVE pairs on one server; each larger level on a
-    server of its own (with ``large_warmup`` untimed messages per pair)."""
+    """The plan's levels up to OWN_SERVER_ABOVE pairs on one server, then the sweep there;
+    each larger level on a server of its own (with ``large_warmup`` untimed messages per
+    pair)."""
     shared = [level for level in plan if level[0] <= OWN_SERVER_ABOVE]
-    runs = await measure(shared, warmup, profile) if shared else []
+    runs: list[dict[str, Any]] = []
+    if shared or sweep[1]:
+        runs = await measure(shared, warmup, profile, sweep=sweep, sweep_runs=sweep_runs)
     for level in plan:
         if level[0] > OWN_SERVER_ABOVE:
             runs += await measure([level], large_warmup, profile, scrypt=LARGE_SCRYPT)
     return runs
-
-
-def run_rows(runs: list[dict[str, Any]]) -> Iterator[list[Any]]:
-    for run in runs:
-        lat = run.get("latency", {})
-        yield [
-            run["pairs"],
-            run["messages_per_sender"],
-            f"{run['delivered']}/{run['messages']}",
-            run.get("messages_per_s"),
-            lat.get("p50_ms"),
-            lat.get("p95_ms"),
-            lat.get("p99_ms"),
-            run["server"]["cpu_cores"],
-            run["server"]["peak_rss_kib"] / 1024,
-            run["load_generator"]["cpu_cores"],
-        ]
 
 
 def main() -> None:
@@ -351,6 +388,11 @@ def main() -> None:
         type=int,
         default=1,
         help=f"untimed messages per pair at levels above {OWN_SERVER_ABOVE} pairs",
+    )
+    parser.add_argument(
+        "--sweep",
+        default=benchlib.SWEEP,
+        help="offered-load sweep 'PAIRS:RATE,RATE,...' in messages/s ('' for none)",
     )
     parser.add_argument("--smoke", action="store_true", help="tiny plan, results to a temp dir")
     parser.add_argument("--out", type=Path, default=None)
@@ -367,8 +409,15 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     plan = benchlib.parse_plan(plan_text)
     limits = benchlib.raise_fd_limit(2 * max(n for n, _ in plan) * FDS_PER_CLIENT + 256)
+    sweep_text = benchlib.SMOKE_SWEEP if args.smoke else args.sweep
+    sweep_runs: list[dict[str, Any]] = []
     job = measure_plan(
-        plan, 1 if args.smoke else args.warmup, args.large_warmup, args.profile_server
+        plan,
+        1 if args.smoke else args.warmup,
+        args.large_warmup,
+        args.profile_server,
+        benchlib.parse_sweep(sweep_text),
+        sweep_runs,
     )
     if args.profile_client is None:
         runs = asyncio.run(job)
@@ -390,6 +439,8 @@ def main() -> None:
         packages=PACKAGES,
         parameters={
             "plan": plan_text,
+            "sweep": sweep_text,
+            "sweep_seconds": benchlib.SWEEP_SECONDS,
             "warmup_per_pair": args.warmup,
             "large_warmup_per_pair": args.large_warmup,
             "smoke": args.smoke,
@@ -404,23 +455,19 @@ def main() -> None:
         tables=[
             benchlib.table(
                 "Hotline: throughput and latency per number of pairs",
-                [
-                    "pairs",
-                    "msgs/sender",
-                    "delivered",
-                    "messages/s",
-                    "p50 ms",
-                    "p95 ms",
-                    "p99 ms",
-                    "server CPU cores",
-                    "server peak RSS MiB",
-                    "load generator CPU cores",
-                ],
-                list(run_rows(runs)),
+                benchlib.RUN_COLUMNS,
+                list(benchlib.run_rows(runs)),
                 "messages/s = delivered / (first `send_text` call → last message yielded by a "
                 "receiver's `listen()`). Server CPU: the server process over the run, in cores "
                 "(2 = both); load generator: this process, holding all 2xN clients.",
-            )
+            ),
+            benchlib.sweep_table(
+                "Hotline: rising offered load (open loop)",
+                sweep_runs,
+                "Each sender sends on a fixed schedule (senders staggered) whatever the server "
+                "does; latency counts from when a message was due, so queueing behind a "
+                "saturated server is measured.",
+            ),
         ],
         notes=[
             "Server: `bench/hotline_server.py` (the app of `hotline server`, uvicorn with "
@@ -447,16 +494,14 @@ def main() -> None:
             "flight) and a Hotline sender is faster than its receiver (which decrypts, seals a "
             "record, submits it, sends a delivery receipt and acks per push), so messages wait "
             "in the receiver's mailbox and p50 grows with M. Synapse's receiver only parses JSON.",
-            "Where the clients' time goes (cProfile of this script with `--profile-client`): "
-            "first `os.fsync` in `hotline/client/keystore.py` `_atomic_write` (two fsyncs per "
-            "keystore transaction, file and directory, called synchronously on the event loop, "
-            "so every other client and websocket in the process waits; plus `os.replace`); then "
-            "httpcore's `current_async_library()` retrying a failed `import sniffio` on every "
-            "request (sniffio is not installed: a sys.path walk per request); then Olm "
-            "unpickling. The server (`--profile-server`) spends its time in asyncio, starlette "
-            "and SQLAlchemy/aiosqlite round trips, not in cryptography.",
+            "Where the clients' time goes (py-spy `--gil` on this process, session 3): httpx "
+            "and httpcore about half (request building, connection pool, h11), then sealing "
+            "records (HPKE ML-KEM-768+X25519 ~5%), keystore transactions (their fsyncs run on "
+            "a thread), Olm and msgspec. The server spends its time in SQLAlchemy execution, "
+            "starlette/uvicorn and the event loop, not in cryptography (see the scale-out "
+            "section's profile notes).",
         ],
-        results={"quiet": quiet, "runs": runs, "fd_limit": limits},
+        results={"quiet": quiet, "runs": runs, "sweep": sweep_runs, "fd_limit": limits},
     )
     out = args.out or (Path(os.environ.get("TMPDIR", "/tmp")) if args.smoke else None)
     path = benchlib.write(doc, out or benchlib.RESULTS_DIR)

@@ -703,9 +703,9 @@ NOTES = [
     "time), one delivery-receipt envelope Olm-encrypted and POSTed back to the sender, a POST "
     "`/v1/inbox/ack` and a POST `/v1/keys` (one-time key count). No scrypt: the passphrase KDF "
     "runs only when a keystore is opened.",
-    "Sender, server and receiver share one process and one asyncio event loop (SQLite work runs "
-    "on aiosqlite's thread), so messages/s is bounded by the sum of their CPU costs per message,"
-    " not by the slowest stage.",
+    "Sender, server and receiver share one process and one asyncio event loop (SQLite "
+    "statements run inline on it, commits on a thread: `store/sqlite_inline.py`), so messages/s "
+    "is bounded by the sum of their CPU costs per message, not by the slowest stage.",
     "Batching: the server pushes one websocket frame per wake-up and `listen()` processes frame "
     "by frame, so a back-to-back burst does not coalesce at the receiver; 3 receiver requests "
     "per message in the work table means every push carried one message, and the receiver paid"

@@ -246,6 +246,118 @@ def server_cost_rows(hotline: dict[str, Any], synapse: dict[str, Any]) -> list[l
     return rows
 
 
+#: p99 bounds at which the offered-load sweeps are compared (ms).
+P99_BOUNDS = (250.0, 1000.0)
+
+
+def sweep_runs(doc: dict[str, Any]) -> dict[float, dict[str, Any]]:
+    runs = doc.get("results", {}).get("sweep", [])
+    return {float(r["offered_per_s"]): r for r in runs if "messages_per_s" in r}
+
+
+def best_within(runs: dict[float, dict[str, Any]], bound_ms: float) -> dict[str, Any] | None:
+    """The highest-throughput step that delivered everything with p99 within ``bound_ms``."""
+    fits = [
+        r
+        for r in runs.values()
+        if r["delivered"] == r["messages"] and r["latency"]["p99_ms"] <= bound_ms
+    ]
+    return max(fits, key=lambda r: r["messages_per_s"], default=None)
+
+
+def sweep_section(
+    hotline: dict[str, Any], synapse: dict[str, Any], plot_dir: Path
+) -> Iterator[str | Path]:
+    ours, theirs = sweep_runs(hotline), sweep_runs(synapse)
+    rates = sorted(ours.keys() & theirs.keys())
+    if not rates:
+        return
+    pairs = ours[rates[0]]["pairs"]
+    yield "### Rising offered load: throughput at equal p99"
+    yield ""
+    yield (
+        f"{pairs} pairs; each sender sends on a fixed schedule (open loop, senders staggered) "
+        "so that together they offer the given rate for "
+        f"{hotline.get('parameters', {}).get('sweep_seconds', '?')} s; latency counts from "
+        "when a message was due, so a saturated server shows as a growing p99."
+    )
+    yield ""
+    rows = []
+    for rate in rates:
+        h, s = ours[rate], theirs[rate]
+        rows.append(
+            [
+                rate,
+                h["messages_per_s"],
+                h["latency"]["p50_ms"],
+                h["latency"]["p99_ms"],
+                server_ms_per_message(h),
+                s["messages_per_s"],
+                s["latency"]["p50_ms"],
+                s["latency"]["p99_ms"],
+                server_ms_per_message(s),
+            ]
+        )
+    yield from markdown_table(
+        [
+            "offered msg/s",
+            "Hotline msg/s",
+            "Hotline p50 ms",
+            "Hotline p99 ms",
+            "Hotline server CPU ms/msg",
+            "Synapse msg/s",
+            "Synapse p50 ms",
+            "Synapse p99 ms",
+            "Synapse server CPU ms/msg",
+        ],
+        rows,
+    )
+    yield ""
+    for bound in P99_BOUNDS:
+        h_best, s_best = best_within(ours, bound), best_within(theirs, bound)
+        h_rate = h_best["messages_per_s"] if h_best else None
+        s_rate = s_best["messages_per_s"] if s_best else None
+        verdict = (
+            f"ratio **{fmt(ratio(h_rate, s_rate))}x**"
+            if h_rate and s_rate
+            else "no ratio (one side met the bound at no step)"
+        )
+        h_text = f"{fmt(h_rate)} msg/s" if h_rate else "no step"
+        s_text = f"{fmt(s_rate)} msg/s" if s_rate else "no step"
+        yield (
+            f"- p99 ≤ {fmt(bound)} ms: Hotline {h_text}, Synapse {s_text}: {verdict} "
+            "(issue 6 target: 5x)."
+        )
+    yield ""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, runs, color in (("Hotline", ours, "tab:blue"), ("Synapse", theirs, "tab:orange")):
+        steps = [runs[r] for r in rates]
+        ax.plot(
+            [x["messages_per_s"] for x in steps],
+            [x["latency"]["p99_ms"] for x in steps],
+            "-o",
+            color=color,
+            label=f"{name} p99",
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("delivered messages/s (offered load rising)")
+    ax.set_ylabel("p99 end-to-end latency, ms")
+    ax.set_title(f"Latency under rising offered load ({pairs} pairs)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    path = plot_dir / "offered_load.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    yield path
+
+
 def comparison(docs: dict[str, dict[str, Any]], results_dir: Path, out: Path) -> Iterator[str]:
     hotline, synapse, ceilings = (
         docs.get("hotline_pairs"),
@@ -352,6 +464,12 @@ def comparison(docs: dict[str, dict[str, Any]], results_dir: Path, out: Path) ->
             rel = os.path.relpath(path, out.parent)
             yield f"![{path.stem}]({rel})"
             yield ""
+        for line in sweep_section(hotline, synapse, results_dir / "plots"):
+            if isinstance(line, Path):
+                yield f"![{line.stem}]({os.path.relpath(line, out.parent)})"
+                yield ""
+            else:
+                yield line
     if ceilings is not None:
         yield "### Hotline's message rate as a fraction of its cryptographic ceilings"
         yield ""

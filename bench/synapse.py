@@ -8,12 +8,13 @@ secret, logging at WARNING). The script creates 2xN users through the shared-sec
 one private room per pair (the sender creates it and invites, the receiver joins), then, for each
 (N, M) of the plan, every sender PUTs M ``m.room.message`` events back to back while every
 receiver long-polls ``/sync``. Latency is send start → the event seen in the receiver's sync.
+Then the offered-load sweep (``--sweep``), open loop, exactly as in ``bench/hotline_load.py``.
 
 Plain HTTP, **no end-to-end encryption and no records capture on the Synapse side**: the
 events are stored and relayed in clear. One ``httpx.AsyncClient`` per user, all in this process.
 
 Writes ``bench/results/synapse.json``. Usage: ``python bench/synapse.py [--plan 1x200,10x40]
-[--smoke] [--out DIR] [--no-install]``.
+[--sweep 10:4,8,16] [--smoke] [--out DIR] [--no-install]``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -337,9 +338,26 @@ async def send(pair: Pair, bodies: list[str]) -> None:
         reply.raise_for_status()
 
 
+def fire(pair: Pair) -> Callable[[str], Awaitable[object]]:
+    async def one(text: str) -> object:
+        txn = secrets.token_hex(8)
+        reply = await pair.sender.http.put(
+            f"/_matrix/client/v3/rooms/{quote(pair.room)}/send/m.room.message/{txn}",
+            json={"msgtype": "m.text", "body": text},
+        )
+        return reply.raise_for_status()
+
+    return one
+
+
 async def run_level(
-    server: Synapse, pairs: list[Pair], messages: int, phase: str
+    server: Synapse,
+    pairs: list[Pair],
+    messages: int,
+    phase: str,
+    interval: float | None = None,
 ) -> dict[str, Any]:
+    """One timed level; ``interval``: open loop as in hotline_load.py (``send_paced``)."""
     # Catch up: start each receiver's sync at "now".
     await bounded_all([sync_once(pair.receiver, 0) for pair in pairs], 8)
     for pair in pairs:
@@ -358,7 +376,15 @@ async def run_level(
     window.start()
     client.start()
     try:
-        await asyncio.gather(*(send(p, b) for p, b in zip(pairs, plans, strict=True)))
+        if interval is None:
+            await asyncio.gather(*(send(p, b) for p, b in zip(pairs, plans, strict=True)))
+        else:
+            await asyncio.gather(
+                *(
+                    benchlib.send_paced(b, interval, n * interval / len(pairs), fire(p), p.starts)
+                    for n, (p, b) in enumerate(zip(pairs, plans, strict=True))
+                )
+            )
         await asyncio.gather(*receivers)
     finally:
         for task in receivers:
@@ -375,10 +401,16 @@ async def run_level(
     }
 
 
-async def measure(plan: list[tuple[int, int]], warmup: int) -> list[dict[str, Any]]:
+async def measure(
+    plan: list[tuple[int, int]],
+    warmup: int,
+    sweep: tuple[int, list[float]] = (0, []),
+    sweep_runs: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """The closed-loop levels, then the offered-load sweep into ``sweep_runs``."""
     runs = []
     async with synapse_server() as server:
-        most = max(n for n, _ in plan)
+        most = max([n for n, _ in plan] + [sweep[0]])
         print(f"[synapse] up at {server.url}; {2 * most} users and {most} rooms ...", flush=True)
         setup = time.perf_counter()
         tag = secrets.token_hex(2)
@@ -399,6 +431,19 @@ async def measure(plan: list[tuple[int, int]], warmup: int) -> list[dict[str, An
                     flush=True,
                 )
                 runs.append(run)
+            sweep_pairs, rates = sweep
+            for rate in rates:
+                m, interval = benchlib.sweep_step(sweep_pairs, rate, benchlib.SWEEP_SECONDS)
+                print(f"[synapse] sweep: {sweep_pairs} pairs, {rate:g} msg/s", flush=True)
+                run = await run_level(server, pairs[:sweep_pairs], m, f"r{rate:g}", interval)
+                run["offered_per_s"] = rate
+                print(
+                    f"[synapse]   {run.get('messages_per_s', 0):.1f} msg/s, "
+                    f"p99 {run.get('latency', {}).get('p99_ms', float('nan')):.1f} ms",
+                    flush=True,
+                )
+                if sweep_runs is not None:
+                    sweep_runs.append(run)
         finally:
             for pair in pairs:
                 await pair.sender.http.aclose()
@@ -407,32 +452,21 @@ async def measure(plan: list[tuple[int, int]], warmup: int) -> list[dict[str, An
 
 
 async def measure_plan(
-    plan: list[tuple[int, int]], warmup: int, large_warmup: int
+    plan: list[tuple[int, int]],
+    warmup: int,
+    large_warmup: int,
+    sweep: tuple[int, list[float]] = (0, []),
+    sweep_runs: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """As hotline_load.py: levels above OWN_SERVER_ABOVE pairs each on a fresh Synapse."""
     shared = [level for level in plan if level[0] <= OWN_SERVER_ABOVE]
-    runs = await measure(shared, warmup) if shared else []
+    runs: list[dict[str, Any]] = []
+    if shared or sweep[1]:
+        runs = await measure(shared, warmup, sweep, sweep_runs)
     for level in plan:
         if level[0] > OWN_SERVER_ABOVE:
             runs += await measure([level], large_warmup)
     return runs
-
-
-def run_rows(runs: list[dict[str, Any]]) -> Iterator[list[Any]]:
-    for run in runs:
-        lat = run.get("latency", {})
-        yield [
-            run["pairs"],
-            run["messages_per_sender"],
-            f"{run['delivered']}/{run['messages']}",
-            run.get("messages_per_s"),
-            lat.get("p50_ms"),
-            lat.get("p95_ms"),
-            lat.get("p99_ms"),
-            run["server"]["cpu_cores"],
-            run["server"]["peak_rss_kib"] / 1024,
-            run["load_generator"]["cpu_cores"],
-        ]
 
 
 def main() -> None:
@@ -444,6 +478,11 @@ def main() -> None:
         type=int,
         default=1,
         help=f"untimed messages per pair at levels above {OWN_SERVER_ABOVE} pairs",
+    )
+    parser.add_argument(
+        "--sweep",
+        default=benchlib.SWEEP,
+        help="offered-load sweep 'PAIRS:RATE,RATE,...' in messages/s ('' for none)",
     )
     parser.add_argument("--smoke", action="store_true", help="tiny plan, results to a temp dir")
     parser.add_argument("--out", type=Path, default=None)
@@ -468,7 +507,17 @@ def main() -> None:
     # SIGTERM unwinds like Ctrl-C, so the server subprocess is stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     limits = benchlib.raise_fd_limit(2 * max(n for n, _ in plan) * FDS_PER_CLIENT + 256)
-    runs = asyncio.run(measure_plan(plan, 1 if args.smoke else args.warmup, args.large_warmup))
+    sweep_text = benchlib.SMOKE_SWEEP if args.smoke else args.sweep
+    sweep_runs: list[dict[str, Any]] = []
+    runs = asyncio.run(
+        measure_plan(
+            plan,
+            1 if args.smoke else args.warmup,
+            args.large_warmup,
+            benchlib.parse_sweep(sweep_text),
+            sweep_runs,
+        )
+    )
     doc = benchlib.document(
         name="synapse",
         title="Synapse: the same message load, for comparison",
@@ -483,6 +532,8 @@ def main() -> None:
         | {
             "warmup_per_pair": args.warmup,
             "large_warmup_per_pair": args.large_warmup,
+            "sweep": sweep_text,
+            "sweep_seconds": benchlib.SWEEP_SECONDS,
             "smoke": args.smoke,
         },
         summary=[
@@ -496,23 +547,18 @@ def main() -> None:
         tables=[
             benchlib.table(
                 "Synapse: throughput and latency per number of pairs",
-                [
-                    "pairs",
-                    "msgs/sender",
-                    "delivered",
-                    "messages/s",
-                    "p50 ms",
-                    "p95 ms",
-                    "p99 ms",
-                    "server CPU cores",
-                    "server peak RSS MiB",
-                    "load generator CPU cores",
-                ],
-                list(run_rows(runs)),
+                benchlib.RUN_COLUMNS,
+                list(benchlib.run_rows(runs)),
                 "messages/s = delivered / (first send start → last event seen by a receiver's "
                 "sync); latency per message from the start of its PUT to the sync reply that "
                 "carried it. Server CPU: the Synapse process over the run, in cores (2 = both).",
-            )
+            ),
+            benchlib.sweep_table(
+                "Synapse: rising offered load (open loop)",
+                sweep_runs,
+                "As for Hotline: each sender PUTs on a fixed schedule, latency from when the "
+                "message was due to the sync reply that carried it.",
+            ),
         ],
         notes=[
             "Synapse config: generated by `synapse.app.homeserver --generate-config`, then "
@@ -527,7 +573,13 @@ def main() -> None:
             "not free: see its CPU column, on a 2-core machine it shares with the server.",
             "Synapse's docs call SQLite unsuitable for production; Hotline runs SQLite here too.",
         ],
-        results={"synapse_version": version, "quiet": quiet, "runs": runs, "fd_limit": limits},
+        results={
+            "synapse_version": version,
+            "quiet": quiet,
+            "runs": runs,
+            "sweep": sweep_runs,
+            "fd_limit": limits,
+        },
     )
     doc["versions"] = {"matrix-synapse": version} | doc["versions"]
     out = args.out or (Path(os.environ.get("TMPDIR", "/tmp")) if args.smoke else None)
