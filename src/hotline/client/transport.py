@@ -19,6 +19,8 @@ from hotline.wire.errors import HotlineError, MalformedInput, ServerUnavailable,
 
 T = TypeVar("T")
 MAX_RESPONSE = 4 * 1024 * 1024
+#: seconds an idle keep-alive connection is reused (below the server's 5 s keep-alive timeout)
+KEEPALIVE_EXPIRY = 2.0
 
 
 @functools.cache
@@ -35,7 +37,13 @@ class ServerApi:
     def __init__(self, base_url: str, *, timeout: float = 15.0) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, verify=tls_context()
+            base_url=self.base_url,
+            timeout=timeout,
+            verify=tls_context(),
+            # Drop idle connections before the server does (uvicorn closes them after 5 s):
+            # reusing one the server is closing at that moment fails the request with
+            # RemoteProtocolError, which reached users as "cannot reach the server".
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY),
         )
         self.token: str | None = None
         #: signs a fresh challenge when the session token has expired (set by the client)
