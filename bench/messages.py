@@ -42,16 +42,19 @@ import benchlib
 import msgspec
 import structlog
 import vodozemac
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import URL, make_url
 
 from hotline.client.device import HotlineClient
 from hotline.client.keystore import STATE_FILE
+from hotline.crypto.hpke import CustodianPrivateKey
 from hotline.crypto.olm import DeviceAccount, OlmSession
 from hotline.crypto.passphrase import ScryptParams
 from hotline.server.admin import issue_enrolment
 from hotline.server.config import ServerConfig
 from hotline.server.embedded import EmbeddedServer, start_embedded
+from hotline.server.records_log import ArchiveSettings
 from hotline.wire.codec import encode
 from hotline.wire.envelope import Envelope
 
@@ -263,10 +266,25 @@ async def register(server: EmbeddedServer, home: Path, name: str, display: str) 
 
 
 @contextlib.asynccontextmanager
-async def party(database_url: str, home: Path) -> AsyncIterator[Party]:
-    """A server and two connected principals; everything is closed on the way out."""
+async def party(database_url: str, home: Path, *, archive: bool = False) -> AsyncIterator[Party]:
+    """A server and two connected principals; everything is closed on the way out.
+
+    ``archive``: the records archive on (a log key and a custodian key made for the run), so
+    every message carries sealed records; off, messages need none."""
+    settings = (
+        ArchiveSettings(
+            log_key=Ed25519PrivateKey.generate(),
+            custodian_key=CustodianPrivateKey.generate().public.to_bytes(),
+        )
+        if archive
+        else None
+    )
     config = ServerConfig(
-        domain=DOMAIN, database_url=database_url, rate_per_second=UNLIMITED, rate_burst=UNLIMITED
+        domain=DOMAIN,
+        database_url=database_url,
+        rate_per_second=UNLIMITED,
+        rate_burst=UNLIMITED,
+        archive=settings,
     )
     server = await start_embedded(config)
     clients: list[HotlineClient] = []
@@ -450,11 +468,13 @@ def client_costs(client: HotlineClient, repeats: int) -> dict[str, Any]:
     }
 
 
-async def run_backend(label: str, database_url: str, shown_url: str, opts: Options) -> dict:
+async def run_backend(
+    label: str, database_url: str, shown_url: str, opts: Options, *, archive: bool = False
+) -> dict:
     print(f"[{label}] server + two principals ...", flush=True)
     with tempfile.TemporaryDirectory(prefix="hotline-bench-") as tmp:
         setup_start = time.perf_counter()
-        async with party(database_url, Path(tmp)) as p:
+        async with party(database_url, Path(tmp), archive=archive) as p:
             setup_s = time.perf_counter() - setup_start
             costs_before = {
                 "sender": client_costs(p.sender, opts.cost_repeats),
@@ -479,6 +499,7 @@ async def run_backend(label: str, database_url: str, shown_url: str, opts: Optio
             }
     return {
         "backend": label,
+        "archive": archive,
         "database_url": shown_url,
         "setup_s": setup_s,
         "throughput": rate,
@@ -539,6 +560,11 @@ async def hotline_runs(opts: Options) -> tuple[list[dict], str]:
     with tempfile.TemporaryDirectory(prefix="hotline-bench-db-") as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'server.db'}"
         runs.append(await run_backend("SQLite", url, "sqlite+aiosqlite:///<tmp>/server.db", opts))
+    # The same on a fresh database with the records archive on: what capture costs.
+    with tempfile.TemporaryDirectory(prefix="hotline-bench-db-") as tmp:
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'server.db'}"
+        shown = "sqlite+aiosqlite:///<tmp>/server.db"
+        runs.append(await run_backend("SQLite + archive", url, shown, opts, archive=True))
     if not opts.postgres:
         return runs, "PostgreSQL run disabled (--no-postgres)"
     admin, why = await find_postgres()
@@ -695,10 +721,11 @@ def path_tables(runs: list[dict], ceiling: dict[str, Any]) -> list[benchlib.Tabl
 NOTES = [
     "What one Hotline message costs here. Sender, `send_text`: a full keystore load to find the "
     "contact, then one keystore transaction (flock; AEAD-open and JSON-decode the whole state; "
-    "unpickle the Olm account; unpickle, encrypt and re-pickle the session of each target device;"
-    " re-pickle the account; JSON-encode, AEAD-seal, write and fsync the whole state) around one"
-    " HTTP POST `/v1/messages` (server: token lookup, allowlist and device-list queries, one "
-    "write transaction, a push wake-up). Receiver, per pushed batch (up to 100 items): one "
+    "the Olm account stays open between transactions and is re-pickled only when its keys "
+    "changed; unpickle, encrypt and re-pickle the session of each target device; JSON-encode, "
+    "AEAD-seal, write and fsync the state on a thread) around one HTTP POST `/v1/messages` "
+    "(server: token lookup, one read for every check, one write transaction with the record, "
+    "the signed tree head, a push wake-up). Receiver, per pushed batch (up to 100 items): one "
     "keystore transaction with an Olm decrypt per item (session unpickled and re-pickled each "
     "time), one delivery-receipt envelope Olm-encrypted and POSTed back to the sender, a POST "
     "`/v1/inbox/ack` and a POST `/v1/keys` (one-time key count). No scrypt: the passphrase KDF "
@@ -741,6 +768,23 @@ def gc_notes(runs: list[dict]) -> list[str]:
     return notes
 
 
+def archive_summary(runs: list[dict]) -> list[str]:
+    """What records capture adds to one message's delivery latency (issue 6: at most 10%)."""
+    off = next((r for r in runs if r["backend"] == "SQLite"), None)
+    on = next((r for r in runs if r.get("archive")), None)
+    if off is None or on is None:
+        return []
+    lines = []
+    for pct in ("p50_ms", "p99_ms"):
+        before, after = off["latency"][pct], on["latency"][pct]
+        lines.append(
+            f"Archive capture adds {after - before:+.1f} ms ({(after / before - 1):+.0%}) to the "
+            f"{pct[:3]} delivery latency ({before:.1f} -> {after:.1f} ms, SQLite, one message at "
+            "a time; target: at most +10%)."
+        )
+    return lines
+
+
 def build_document(
     opts: Options, ceiling: dict[str, Any], runs: list[dict], postgres: str
 ) -> dict[str, Any]:
@@ -757,6 +801,7 @@ def build_document(
             f"(1 : {raw / tp['messages_per_s']:,.0f}); delivery latency p50 "
             f"{lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms."
         )
+    summary += archive_summary(runs)
     notes = [*NOTES, *gc_notes(runs), postgres + "."]
     parameters = {
         k: v for k, v in asdict(opts).items() if k not in {"out", "postgres", "cost_repeats"}
