@@ -123,9 +123,6 @@ async def send(request: Request) -> Response:
     record = _sender_record(state, caller, body.record)
     now = state.now()
     stored, receipt = await _store_message(state, caller, body, items, queued, record, now)
-    state.hub.notify([c.device_id for c in local])
-    if queued:
-        state.outbound_wakeup.set()
     return ok(
         api.SendResponse(message_id=body.message_id, stored=stored, receipt=receipt), status=201
     )
@@ -140,7 +137,9 @@ async def _store_message(
     record: LogLeaf | None,
     now: float,
 ) -> tuple[bool, RecordReceipt | None]:
-    """Enqueue (with the record and the log tail when the archive is on); the receipt."""
+    """Enqueue (with the record and the log tail when the archive is on), wake the
+    recipients' sockets and the peer queue, then the receipt: the recipients need not wait
+    for the tree head to be signed and stored."""
     records = state.records
     done = await state.store.enqueue_message(
         message_id=body.message_id,
@@ -152,6 +151,9 @@ async def _store_message(
         outbound=queued,
         tail_from=records.tree.size if records is not None else 0,
     )
+    state.hub.notify([item.device_id for item in items])
+    if queued:
+        state.outbound_wakeup.set()
     if records is None or record is None:
         return done.stored, None
     if done.tail is not None:
