@@ -6,12 +6,14 @@ of each other and reach each other only as members of the group.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
 import httpx
 import msgspec
 import pytest
-from harness import connect, start_server
+from harness import LiveServer, connect, start_server
+from sqlalchemy import event as sa_event
 from test_capture import log_records
 
 from hotline.client.device import HotlineClient
@@ -75,6 +77,59 @@ async def test_every_member_gets_each_message_once_and_it_is_recorded_once(
     with sqlite3.connect(live_server.db_path) as conn:
         blob = b"".join(bytes(r[0]) for r in conn.execute("SELECT leaf FROM log_entries"))
     assert b"Briefing" not in blob
+
+
+class GroupSendTransactions:
+    """Store transactions the server begins while ``client``'s ``POST /v1/groups/messages`` is
+    in flight (the outbound worker's polls left out): one count per group send."""
+
+    def __init__(self, server: LiveServer, client: HotlineClient) -> None:
+        self.counts: list[int] = []
+        self._open = False
+        self._engine = server.store.engine.sync_engine  # type: ignore[attr-defined]
+        # ServerApi keeps its httpx.AsyncClient in ``_http``; the hooks only observe.
+        client.server._http.event_hooks = {"request": [self._sent], "response": [self._answered]}
+        sa_event.listen(self._engine, "begin", self._begun)
+
+    async def _sent(self, request: httpx.Request) -> None:
+        self._open = request.url.path == "/v1/groups/messages"
+        if self._open:
+            self.counts.append(0)
+
+    async def _answered(self, _response: httpx.Response) -> None:
+        self._open = False
+
+    def _begun(self, _conn: object) -> None:
+        task = asyncio.current_task()
+        if self._open and (task is None or task.get_name() != "hotline-outbound"):
+            self.counts[-1] += 1
+
+    def remove(self) -> None:
+        sa_event.remove(self._engine, "begin", self._begun)
+
+
+async def test_group_send_is_one_read_and_one_write_whatever_the_size(
+    make_principal, live_server
+) -> None:
+    """The route: session lookup, one read for every membership and device-set check, one
+    write (mailbox items, the record, the log tail), the receipt's tree head: 4 transactions
+    for 3 members as for 4 (it was 3 more per member)."""
+    potus, vp, _sos, gid = await cabinet(make_principal)
+    cia = await make_principal("cia")
+    await connect(potus, cia)
+    counted = GroupSendTransactions(live_server, potus)
+    try:
+        await potus.groups.send(gid, "Three of us.")
+        await potus.groups.add(gid, [cia.handle])
+        await cia.sync()
+        await potus.groups.send(gid, "Four of us.")
+    finally:
+        counted.remove()
+    assert counted.counts == [4, 4]
+    await vp.sync()
+    await cia.sync()
+    assert texts(vp, gid) == [(potus.handle, "Three of us."), (potus.handle, "Four of us.")]
+    assert texts(cia, gid) == [(potus.handle, "Four of us.")]
 
 
 async def test_replayed_megolm_message_is_dropped(make_principal, live_server) -> None:

@@ -21,6 +21,7 @@ from hotline.store.schema import (
     deliveries,
     fallback_keys,
     one_time_keys,
+    outbound,
     principals,
     sessions,
 )
@@ -138,6 +139,19 @@ async def insert_if_new(conn: AsyncConnection, table: Table, row: Mapping[str, A
         lite = sqlite_dialect.insert(table).values(**row).on_conflict_do_nothing()
         inserted = await conn.execute(lite.returning(first_pk))
     return inserted.first() is not None
+
+
+async def count_undelivered(conn: AsyncConnection, sender_device: str) -> int:
+    """Mailbox items and queued peer messages sent by ``sender_device``, not yet taken."""
+    local = await conn.scalar(
+        select(func.count())
+        .select_from(deliveries)
+        .where(deliveries.c.sender_device == sender_device)
+    )
+    remote = await conn.scalar(
+        select(func.count()).select_from(outbound).where(outbound.c.sender_device == sender_device)
+    )
+    return int(local or 0) + int(remote or 0)
 
 
 def device_values(device: DeviceRow) -> dict[str, Any]:

@@ -64,7 +64,6 @@ from hotline.store.schema import (
     sessions,
 )
 from hotline.store.schema import devices as device_table
-from hotline.store.schema import outbound as outbound_table
 from hotline.store.sql_delegation import SqlDelegationMixin
 from hotline.store.sql_device_links import SqlDeviceLinkMixin
 from hotline.store.sql_federation import SqlFederationMixin, queue_in
@@ -630,7 +629,7 @@ class SqlStore(
     async def send_context(self, sender_device: str, sender_handle: str, to: str) -> SendContext:
         """Undelivered count, allowlist check and both device sets, in one read transaction."""
         async with self._tx(read_only=True) as conn:
-            undelivered = await _count_undelivered_in(conn, sender_device)
+            undelivered = await q.count_undelivered(conn, sender_device)
             allowed = to == sender_handle or (
                 await conn.scalar(
                     select(allow_entries.c.member).where(
@@ -684,7 +683,7 @@ class SqlStore(
 
     async def count_undelivered(self, sender_device: str) -> int:
         async with self._tx(read_only=True) as conn:
-            return await _count_undelivered_in(conn, sender_device)
+            return await q.count_undelivered(conn, sender_device)
 
     async def ack(self, device_id: str, seqs: list[int]) -> int:
         """Delete those rows of ``device_id``'s mailbox (ciphertext gone); returns count deleted.
@@ -700,20 +699,6 @@ class SqlStore(
                 )
             )
             return int(result.rowcount)
-
-
-async def _count_undelivered_in(conn: AsyncConnection, sender_device: str) -> int:
-    local = await conn.scalar(
-        select(func.count())
-        .select_from(deliveries)
-        .where(deliveries.c.sender_device == sender_device)
-    )
-    remote = await conn.scalar(
-        select(func.count())
-        .select_from(outbound_table)
-        .where(outbound_table.c.sender_device == sender_device)
-    )
-    return int(local or 0) + int(remote or 0)
 
 
 if TYPE_CHECKING:
