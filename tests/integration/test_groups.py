@@ -20,6 +20,7 @@ from hotline.client.device import HotlineClient
 from hotline.client.group_roster import sign_roster
 from hotline.client.groups import roster_of
 from hotline.crypto.identity import IdentityKey
+from hotline.crypto.megolm import OutboundGroup
 from hotline.wire.api import InboxItem
 from hotline.wire.codec import Signed
 from hotline.wire.encoding import b64d, b64e
@@ -350,6 +351,68 @@ async def test_new_device_reads_what_is_sent_after_it_joined(make_principal, tmp
         ]
     finally:
         await tablet.close()
+
+
+def device_list_fetches(client: HotlineClient) -> list[str]:
+    """The principals whose device lists ``client`` fetches from now on (an httpx hook that
+    only observes; ServerApi keeps its httpx.AsyncClient in ``_http``)."""
+    fetched: list[str] = []
+
+    async def note(request: httpx.Request) -> None:
+        parts = request.url.path.split("/")  # /v1/principals/{handle}/devices
+        if parts[-1] == "devices" and parts[-3] == "principals":
+            fetched.append(parts[-2])
+
+    hooks = client.server._http.event_hooks
+    client.server._http.event_hooks = {**hooks, "request": [*hooks["request"], note]}
+    return fetched
+
+
+def outbound_session(client: HotlineClient, gid: str) -> str:
+    group = client.keystore.load().groups[gid]
+    return OutboundGroup.from_pickle(group.outbound, client.keystore.pickle_key).session_id
+
+
+async def test_group_sends_use_cached_device_lists_until_the_server_says_stale(
+    make_principal, tmp_path
+) -> None:
+    """Steady state: no device list is fetched. A member's new or removed device: this server
+    refuses the stale device set, the sender fetches that member's list alone and sends again
+    (sharing the key with the new device; rotating the session without the removed one)."""
+    from harness import FAST_SCRYPT, PASSPHRASE
+
+    from hotline.client.linked_devices import provision_device, remove_device
+
+    potus, vp, _sos, gid = await cabinet(make_principal)
+    fetched = device_list_fetches(potus)
+    for n in range(3):
+        await potus.groups.send(gid, f"Steady {n}.")
+    assert fetched == []
+    tablet = await provision_device(vp, tmp_path / "vp-tablet", PASSPHRASE, scrypt=FAST_SCRYPT)
+    try:
+        await potus.groups.send(gid, "Hello, tablet.")
+        assert fetched == [vp.handle]
+        assert [e.text for e in await tablet.sync() if e.kind == "group"] == ["Hello, tablet."]
+        await potus.groups.send(gid, "Steady again.")
+        assert fetched == [vp.handle]
+        session = outbound_session(potus, gid)
+        await remove_device(vp, tablet.device_id)
+        await potus.groups.send(gid, "The tablet is gone.")
+        assert fetched == [vp.handle, vp.handle]
+        assert outbound_session(potus, gid) != session  # rotated: the tablet has no new key
+        shared = potus.keystore.load().groups[gid].shared_with
+        assert f"{vp.handle}/{tablet.device_id}" not in shared
+    finally:
+        await tablet.close()
+    await vp.sync()
+    assert [t for _, t in texts(vp, gid)] == [
+        "Steady 0.",
+        "Steady 1.",
+        "Steady 2.",
+        "Hello, tablet.",
+        "Steady again.",
+        "The tablet is gone.",
+    ]
 
 
 async def test_group_on_postgresql(tmp_path) -> None:
