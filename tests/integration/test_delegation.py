@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import CUSTODIAN, connect
+from harness import CUSTODIAN, connect, start_server
+from processes import register_principal
 
 from hotline.client.delegation import answer_for, grant_aide, list_aides, revoke_aide
 from hotline.client.delegation_view import fetch_aides, label
@@ -19,6 +20,7 @@ from hotline.crypto.identity import IdentityKey
 from hotline.policy.grants import open_grant, sign_grant
 from hotline.records.sealing import open_record
 from hotline.server import delegation as server_delegation
+from hotline.server.embedded import start_embedded
 from hotline.store.delegation_base import GrantRow
 from hotline.wire.delegation import DelegationGrant, GrantUpload
 from hotline.wire.encoding import b64d, b64e
@@ -90,6 +92,56 @@ async def test_aide_reads_and_answers_labelled_and_recorded_on_both(
         (potus.handle, [chief.handle], "granted")
     ]
     assert granted[0].detail["grant_id"] == issued.grant_id
+
+
+async def test_aide_answer_waits_in_the_outbox_while_the_server_is_down(tmp_path: Path) -> None:
+    """An aide's answer takes the ordinary send path: written during an outage it is kept
+    ("sending") and delivered once the server is back, labelled and recorded on both sides."""
+    live, stop = await start_server(tmp_path / "server.db")
+    url, db = live.config.database_url, live.db_path
+    clients = [
+        await register_principal(url, live.url, f"{name}@{live.config.domain}", tmp_path / name)
+        for name in ("potus", "chief", "pm")
+    ]
+    potus, chief, pm = clients
+    running = stop
+    try:
+        await connect(potus, chief)
+        await connect(pm, potus)
+        await grant_aide(potus, chief.handle)
+        await chief.sync()
+        await answer_for(chief, potus.handle, pm.handle, "Noted.")  # sessions and lists known
+        running = None
+        await stop()
+
+        queued = await answer_for(chief, potus.handle, pm.handle, "The President will call at 9.")
+        assert (queued.status, queued.on_behalf_of) == ("sending", potus.handle)
+        assert [i.message_id for i in chief.keystore.load().outbox] == [queued.message_id]
+
+        port = int(live.url.rpartition(":")[2])
+        running = (await start_embedded(live.config, port=port)).stop
+        assert await chief.sync() == []
+        assert chief.keystore.load().outbox == []
+        (sent,) = [m for m in texts(chief, potus.handle, pm.handle) if m.text == queued.text]
+        assert (sent.status, sent.on_behalf_of) == ("sent", potus.handle)
+        assert sent.record_index >= 0
+
+        shown = [e for e in await pm.sync() if e.kind == "message"]
+        assert [(e.text, e.label) for e in shown] == [
+            ("Noted.", f"sent by {chief.handle} for {potus.handle}"),
+            (queued.text, f"sent by {chief.handle} for {potus.handle}"),
+        ]
+        await pm.flush_records()
+        said = [r for r in records(db) if r.kind == "message" and r.body == queued.text]
+        assert {(r.side, r.principal, r.sender, r.detail.get("on_behalf_of")) for r in said} == {
+            ("sent", chief.handle, chief.handle, potus.handle),
+            ("received", pm.handle, chief.handle, potus.handle),
+        }
+    finally:
+        for client in clients:
+            await client.close()
+        if running is not None:
+            await running()
 
 
 async def test_revocation_stops_reading_and_answering(

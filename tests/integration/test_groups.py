@@ -6,18 +6,21 @@ of each other and reach each other only as members of the group.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
 import httpx
 import msgspec
 import pytest
-from harness import connect, start_server
+from harness import LiveServer, connect, start_server
+from sqlalchemy import event as sa_event
 from test_capture import log_records
 
 from hotline.client.device import HotlineClient
 from hotline.client.group_roster import sign_roster
 from hotline.client.groups import roster_of
 from hotline.crypto.identity import IdentityKey
+from hotline.crypto.megolm import OutboundGroup
 from hotline.wire.api import InboxItem
 from hotline.wire.codec import Signed
 from hotline.wire.encoding import b64d, b64e
@@ -75,6 +78,59 @@ async def test_every_member_gets_each_message_once_and_it_is_recorded_once(
     with sqlite3.connect(live_server.db_path) as conn:
         blob = b"".join(bytes(r[0]) for r in conn.execute("SELECT leaf FROM log_entries"))
     assert b"Briefing" not in blob
+
+
+class GroupSendTransactions:
+    """Store transactions the server begins while ``client``'s ``POST /v1/groups/messages`` is
+    in flight (the outbound worker's polls left out): one count per group send."""
+
+    def __init__(self, server: LiveServer, client: HotlineClient) -> None:
+        self.counts: list[int] = []
+        self._open = False
+        self._engine = server.store.engine.sync_engine  # type: ignore[attr-defined]
+        # ServerApi keeps its httpx.AsyncClient in ``_http``; the hooks only observe.
+        client.server._http.event_hooks = {"request": [self._sent], "response": [self._answered]}
+        sa_event.listen(self._engine, "begin", self._begun)
+
+    async def _sent(self, request: httpx.Request) -> None:
+        self._open = request.url.path == "/v1/groups/messages"
+        if self._open:
+            self.counts.append(0)
+
+    async def _answered(self, _response: httpx.Response) -> None:
+        self._open = False
+
+    def _begun(self, _conn: object) -> None:
+        task = asyncio.current_task()
+        if self._open and (task is None or task.get_name() != "hotline-outbound"):
+            self.counts[-1] += 1
+
+    def remove(self) -> None:
+        sa_event.remove(self._engine, "begin", self._begun)
+
+
+async def test_group_send_is_one_read_and_one_write_whatever_the_size(
+    make_principal, live_server
+) -> None:
+    """The route: session lookup, one read for every membership and device-set check, one
+    write (mailbox items, the record, the log tail), the receipt's tree head: 4 transactions
+    for 3 members as for 4 (it was 3 more per member)."""
+    potus, vp, _sos, gid = await cabinet(make_principal)
+    cia = await make_principal("cia")
+    await connect(potus, cia)
+    counted = GroupSendTransactions(live_server, potus)
+    try:
+        await potus.groups.send(gid, "Three of us.")
+        await potus.groups.add(gid, [cia.handle])
+        await cia.sync()
+        await potus.groups.send(gid, "Four of us.")
+    finally:
+        counted.remove()
+    assert counted.counts == [4, 4]
+    await vp.sync()
+    await cia.sync()
+    assert texts(vp, gid) == [(potus.handle, "Three of us."), (potus.handle, "Four of us.")]
+    assert texts(cia, gid) == [(potus.handle, "Four of us.")]
 
 
 async def test_replayed_megolm_message_is_dropped(make_principal, live_server) -> None:
@@ -295,6 +351,68 @@ async def test_new_device_reads_what_is_sent_after_it_joined(make_principal, tmp
         ]
     finally:
         await tablet.close()
+
+
+def device_list_fetches(client: HotlineClient) -> list[str]:
+    """The principals whose device lists ``client`` fetches from now on (an httpx hook that
+    only observes; ServerApi keeps its httpx.AsyncClient in ``_http``)."""
+    fetched: list[str] = []
+
+    async def note(request: httpx.Request) -> None:
+        parts = request.url.path.split("/")  # /v1/principals/{handle}/devices
+        if parts[-1] == "devices" and parts[-3] == "principals":
+            fetched.append(parts[-2])
+
+    hooks = client.server._http.event_hooks
+    client.server._http.event_hooks = {**hooks, "request": [*hooks["request"], note]}
+    return fetched
+
+
+def outbound_session(client: HotlineClient, gid: str) -> str:
+    group = client.keystore.load().groups[gid]
+    return OutboundGroup.from_pickle(group.outbound, client.keystore.pickle_key).session_id
+
+
+async def test_group_sends_use_cached_device_lists_until_the_server_says_stale(
+    make_principal, tmp_path
+) -> None:
+    """Steady state: no device list is fetched. A member's new or removed device: this server
+    refuses the stale device set, the sender fetches that member's list alone and sends again
+    (sharing the key with the new device; rotating the session without the removed one)."""
+    from harness import FAST_SCRYPT, PASSPHRASE
+
+    from hotline.client.linked_devices import provision_device, remove_device
+
+    potus, vp, _sos, gid = await cabinet(make_principal)
+    fetched = device_list_fetches(potus)
+    for n in range(3):
+        await potus.groups.send(gid, f"Steady {n}.")
+    assert fetched == []
+    tablet = await provision_device(vp, tmp_path / "vp-tablet", PASSPHRASE, scrypt=FAST_SCRYPT)
+    try:
+        await potus.groups.send(gid, "Hello, tablet.")
+        assert fetched == [vp.handle]
+        assert [e.text for e in await tablet.sync() if e.kind == "group"] == ["Hello, tablet."]
+        await potus.groups.send(gid, "Steady again.")
+        assert fetched == [vp.handle]
+        session = outbound_session(potus, gid)
+        await remove_device(vp, tablet.device_id)
+        await potus.groups.send(gid, "The tablet is gone.")
+        assert fetched == [vp.handle, vp.handle]
+        assert outbound_session(potus, gid) != session  # rotated: the tablet has no new key
+        shared = potus.keystore.load().groups[gid].shared_with
+        assert f"{vp.handle}/{tablet.device_id}" not in shared
+    finally:
+        await tablet.close()
+    await vp.sync()
+    assert [t for _, t in texts(vp, gid)] == [
+        "Steady 0.",
+        "Steady 1.",
+        "Steady 2.",
+        "Hello, tablet.",
+        "Steady again.",
+        "The tablet is gone.",
+    ]
 
 
 async def test_group_on_postgresql(tmp_path) -> None:

@@ -17,15 +17,13 @@ import contextlib
 import secrets
 from typing import TYPE_CHECKING
 
-from hotline.client import channel, outbox, policy_pin
-from hotline.client.capture import build_record, check_receipt, flush_records
+from hotline.client import policy_pin
+from hotline.client.capture import flush_records
 from hotline.client.delegation_state import HeldDelegation, IssuedGrant
-from hotline.client.delegation_view import aide_targets, fetch_aides
+from hotline.client.delegation_view import fetch_aides
 from hotline.client.events import ClientEvent
 from hotline.client.state import ClientState, ContactState, MessageEntry
-from hotline.client.transcript import Transcript, conversation_id
 from hotline.crypto.identity import IdentityKey
-from hotline.crypto.olm import DeviceAccount
 from hotline.policy.grants import (
     check_active,
     open_grant,
@@ -33,7 +31,6 @@ from hotline.policy.grants import (
     sign_grant,
     sign_revocation,
 )
-from hotline.wire import api
 from hotline.wire.codec import Signed, decode, encode
 from hotline.wire.delegation import (
     MAX_PINS,
@@ -48,15 +45,12 @@ from hotline.wire.delegation import (
 from hotline.wire.encoding import b64d, b64e
 from hotline.wire.envelope import Envelope
 from hotline.wire.errors import (
-    DeviceListMismatch,
     ForbiddenByPolicy,
-    HotlineError,
     MalformedInput,
     NotAContact,
     NotDelegated,
     UnknownContact,
 )
-from hotline.wire.lists import DeviceKeys
 
 if TYPE_CHECKING:
     from hotline.client.device import HotlineClient
@@ -302,130 +296,11 @@ async def answer_for(
         held = _held(client, state, principal)
         if counterpart not in state.contacts or counterpart == principal:
             raise UnknownContact(f"{counterpart} is not a counterpart of {principal}")
-        conversation = conversation_id(principal, counterpart)
-        transcript = state.transcripts.setdefault(conversation, Transcript(conversation))
-        sender_key = channel.session_key(state.handle, state.device_id)
-        seq, prev = transcript.next_outgoing(sender_key)
-        envelope = Envelope(
-            v=1,
-            kind="text",
-            message_id=secrets.token_urlsafe(16),
-            sender=state.handle,
-            sender_device=state.device_id,
-            recipient=counterpart,
-            sent_at_ms=client.now_ms(),
-            conversation=conversation,
-            seq=seq,
-            prev=prev,
-            text=text,
-            on_behalf_of=principal,
-            grant_id=held.grant_id,
+        entry = await client._send_envelope(
+            state, account, counterpart, "text", text=text, acting_for=held
         )
-        plaintext = encode(envelope)
-        leaf = _sender_record(client, state, envelope, plaintext)
-        reply = await _post(client, state, account, envelope, plaintext, leaf)
-        warnings: list[str] = []
-        record_index = -1
-        if reply.receipt is not None and leaf is not None:
-            try:
-                record_index = await check_receipt(client.server, state, reply.receipt, leaf)
-            except HotlineError as exc:
-                warnings.append(f"{exc.code}: {exc.detail}")
-        transcript.record(sender_key, seq, plaintext)
-        entry = MessageEntry(
-            message_id=envelope.message_id,
-            conversation=conversation,
-            sender=state.handle,
-            sender_device=state.device_id,
-            text=text,
-            sent_at_ms=envelope.sent_at_ms,
-            seq=seq,
-            status="sent",
-            outgoing=True,
-            warnings=warnings,
-            record_index=record_index,
-            on_behalf_of=principal,
-        )
-        state.messages.append(entry)
+    assert entry is not None
     return entry
-
-
-def _sender_record(
-    client: HotlineClient, state: ClientState, envelope: Envelope, plaintext: bytes
-) -> bytes | None:
-    """The aide's own record of what it wrote, naming the principal it wrote for."""
-    if state.archive is None:
-        return None
-    _, leaf = build_record(
-        state,
-        kind="message",
-        side="sent",
-        now_ms=client.now_ms(),
-        sender=state.handle,
-        recipients=[envelope.recipient],
-        conversation=envelope.conversation,
-        message_id=envelope.message_id,
-        created_at_ms=envelope.sent_at_ms,
-        body=envelope.text,
-        envelope=plaintext,
-        detail={"on_behalf_of": envelope.on_behalf_of or "", "grant_id": envelope.grant_id or ""},
-    )
-    return leaf
-
-
-async def _targets(
-    client: HotlineClient,
-    state: ClientState,
-    account: DeviceAccount,
-    envelope: Envelope,
-    *,
-    refresh: bool,
-) -> list[tuple[str, DeviceKeys]]:
-    """The counterpart's devices and aides, the principal's devices and aides, my others."""
-    principal = envelope.on_behalf_of or ""
-    targets: list[tuple[str, DeviceKeys]] = []
-    for handle in (envelope.recipient, principal, state.handle):
-        devices = await client._devices(state, handle, refresh=refresh)
-        devices = [d for d in devices if d.device_id != state.device_id]
-        missing = [d for d in devices if not channel.has_session(state, handle, d.device_id)]
-        if missing:
-            await client._claim_sessions(state, account, handle, missing)
-        targets += [(handle, d) for d in devices]
-    targets += await aide_targets(
-        client, state, account, [envelope.recipient, principal], refresh=refresh
-    )
-    unique: dict[str, tuple[str, DeviceKeys]] = {}
-    for handle, device in targets:
-        unique.setdefault(device.device_id, (handle, device))
-    return list(unique.values())
-
-
-async def _post(
-    client: HotlineClient,
-    state: ClientState,
-    account: DeviceAccount,
-    envelope: Envelope,
-    plaintext: bytes,
-    leaf: bytes | None,
-) -> api.SendResponse:
-    """Encrypt for every target and send; once more with fresh device lists on a mismatch."""
-    for refresh in (False, True):
-        targets = await _targets(client, state, account, envelope, refresh=refresh)
-        ciphertexts = channel.encrypt_for_all(state, client.keystore.pickle_key, targets, plaintext)
-        request = api.SendRequest(
-            message_id=envelope.message_id,
-            to=envelope.recipient,
-            ciphertexts=ciphertexts,
-            record=b64e(leaf) if leaf is not None else None,
-            known_tree_size=state.last_head.size if state.last_head is not None else 0,
-            on_behalf_of=envelope.on_behalf_of,
-        )
-        try:
-            return await outbox.post(client.server, request)
-        except DeviceListMismatch:
-            if refresh:
-                raise
-    raise AssertionError("unreachable")
 
 
 __all__ = [

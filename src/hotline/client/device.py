@@ -34,6 +34,7 @@ from hotline.client.cards import (
     sign_allowlist,
     sign_device_list,
 )
+from hotline.client.delegation_state import HeldDelegation
 from hotline.client.delegation_view import aide_targets
 from hotline.client.events import ClientEvent
 from hotline.client.group_state import peer_state
@@ -625,8 +626,16 @@ class HotlineClient:
         call: CallSignal | None = None,
         group: GroupPayload | None = None,
         delegation: DelegationNotice | None = None,
+        acting_for: HeldDelegation | None = None,
     ) -> MessageEntry | None:
-        conversation = conversation_id(state.handle, to)
+        """Build, record and send one envelope to ``to`` (queued in the outbox if the server
+        cannot take it now); returns the history entry of a ``text``.
+
+        With ``acting_for`` this device is an aide writing for that principal (client.delegation):
+        the conversation is the principal's, and the envelope, request and record name them.
+        """
+        principal = acting_for.principal if acting_for is not None else None
+        conversation = conversation_id(principal or state.handle, to)
         transcript = state.transcripts.setdefault(conversation, Transcript(conversation))
         sender_key = channel.session_key(state.handle, state.device_id)
         chained = kind == "text"
@@ -649,12 +658,15 @@ class HotlineClient:
             call=call,
             group=group,
             delegation=delegation,
+            on_behalf_of=principal,
+            grant_id=acting_for.grant_id if acting_for is not None else None,
         )
         plaintext = encode(envelope)
         leaf = self._sender_record(state, envelope, plaintext)
         warnings = await outbox.flush(self.server, state, self._reencryptor(account))
+        content = policy_pin.content_class(kind)
         reply, status = await self._deliver(
-            state, account, to, message_id, plaintext, leaf, policy_pin.content_class(kind)
+            state, account, to, message_id, plaintext, leaf, content, principal
         )
         record_index = -1
         if reply is not None and reply.receipt is not None and leaf is not None:
@@ -677,6 +689,7 @@ class HotlineClient:
             outgoing=True,
             warnings=warnings,
             record_index=record_index,
+            on_behalf_of=principal or "",
         )
         state.messages.append(entry)
         return entry
@@ -690,11 +703,12 @@ class HotlineClient:
         plaintext: bytes,
         leaf: bytes | None,
         content: ContentClass,
+        on_behalf_of: str | None,
         *,
         refresh: bool,
     ) -> api.SendRequest | None:
         """Encrypt ``plaintext`` for every current device (None: there is no device to address)."""
-        targets = await self._targets(state, account, to, refresh=refresh)
+        targets = await self._targets(state, account, to, on_behalf_of, refresh=refresh)
         ciphertexts = channel.encrypt_for_all(state, self.keystore.pickle_key, targets, plaintext)
         if not ciphertexts:
             return None  # a principal whose only device is this one, writing to itself
@@ -705,6 +719,7 @@ class HotlineClient:
             record=b64e(leaf) if leaf is not None else None,
             content_class=content,
             known_tree_size=state.last_head.size if state.last_head is not None else 0,
+            on_behalf_of=on_behalf_of,
         )
 
     async def _deliver(
@@ -716,10 +731,11 @@ class HotlineClient:
         plaintext: bytes,
         leaf: bytes | None,
         content: ContentClass,
+        on_behalf_of: str | None,
     ) -> tuple[api.SendResponse | None, MessageStatus]:
         """Send now, or keep it in the outbox (server down, or older messages still waiting)."""
         request = await self._request(
-            state, account, to, message_id, plaintext, leaf, content, refresh=False
+            state, account, to, message_id, plaintext, leaf, content, on_behalf_of, refresh=False
         )
         if request is None:
             return None, "sent"
@@ -731,7 +747,15 @@ class HotlineClient:
                 return await outbox.post(self.server, request), "sent"
             except DeviceListMismatch:
                 fresh = await self._request(
-                    state, account, to, message_id, plaintext, leaf, content, refresh=True
+                    state,
+                    account,
+                    to,
+                    message_id,
+                    plaintext,
+                    leaf,
+                    content,
+                    on_behalf_of,
+                    refresh=True,
                 )
                 if fresh is None:
                     raise
@@ -744,7 +768,8 @@ class HotlineClient:
     def _reencryptor(self, account: DeviceAccount) -> outbox.Reencrypt:
         async def reencrypt(state: ClientState, item: OutboxItem) -> api.SendRequest:
             leaf = b64d(item.leaf) if item.leaf else None
-            content = decode(b64d(item.request), api.SendRequest).content_class
+            # the saved request keeps what the first encryption was for (content, principal)
+            saved = decode(b64d(item.request), api.SendRequest)
             request = await self._request(
                 state,
                 account,
@@ -752,7 +777,8 @@ class HotlineClient:
                 item.message_id,
                 b64d(item.plaintext),
                 leaf,
-                content,
+                saved.content_class,
+                saved.on_behalf_of,
                 refresh=True,
             )
             if request is None:
@@ -807,6 +833,9 @@ class HotlineClient:
             # a Megolm session key is never put on the record (the messages it opens are)
             body = f"{envelope.kind} {envelope.group.group_id} {envelope.group.session_id}"
             plaintext = plaintext if envelope.kind == "group_roster" else b""
+        detail = None
+        if envelope.on_behalf_of is not None:  # an aide's record names whom it wrote for
+            detail = {"on_behalf_of": envelope.on_behalf_of, "grant_id": envelope.grant_id or ""}
         _, leaf = build_record(
             state,
             kind=RECORD_KIND[envelope.kind],
@@ -819,6 +848,7 @@ class HotlineClient:
             created_at_ms=envelope.sent_at_ms,
             body=body,
             envelope=plaintext,
+            detail=detail,
         )
         return leaf
 
@@ -828,11 +858,19 @@ class HotlineClient:
             return await flush_records(self.server, state)
 
     async def _targets(
-        self, state: ClientState, account: DeviceAccount, to: str, *, refresh: bool
+        self,
+        state: ClientState,
+        account: DeviceAccount,
+        to: str,
+        on_behalf_of: str | None,
+        *,
+        refresh: bool,
     ) -> list[tuple[str, DeviceKeys]]:
-        """Every device to encrypt for, each with an Olm session ready."""
+        """Every device to encrypt for, each with an Olm session ready: both sides of the
+        conversation (an aide's: the counterpart and the principal), their aides, my others."""
+        sides = [to, on_behalf_of or state.handle]
         targets: list[tuple[str, DeviceKeys]] = []
-        for handle in dict.fromkeys([to, state.handle]):
+        for handle in dict.fromkeys([*sides, state.handle]):
             devices = await self._devices(state, handle, refresh=refresh)
             missing = [
                 d
@@ -844,7 +882,7 @@ class HotlineClient:
                 await self._claim_sessions(state, account, handle, missing)
             targets += [(handle, d) for d in devices if d.device_id != state.device_id]
         # Aides of either side with the "read" right (client.delegation_view) read along.
-        targets += await aide_targets(self, state, account, [to, state.handle], refresh=refresh)
+        targets += await aide_targets(self, state, account, sides, refresh=refresh)
         return list({d.device_id: (h, d) for h, d in reversed(targets)}.values())
 
     def _pinned_identity(self, state: ClientState, handle: str) -> bytes:

@@ -6,9 +6,11 @@ A group's messages are encrypted once with this device's outbound Megolm session
 ``group_key``) before the first message that needs it. The session is replaced (rotated)
 when a member leaves or is removed, when any member's device list loses a device, after
 ``ROTATE_MESSAGES`` messages and after ``ROTATE_SECONDS``: a removed device never gets the new
-key. Roster changes are signed (``client.group_roster``), sent to every member over Olm,
-captured as a record on this device, and uploaded to this principal's own server, which then
-relays group traffic to it only from the roster's members.
+key. Members' device lists are cached (those of members on other servers are fetched for
+every message); a send this server refuses as addressed to a stale device set is sent again
+after fetching the list it names. Roster changes are signed (``client.group_roster``), sent
+to every member over Olm, captured as a record on this device, and uploaded to this
+principal's own server, which then relays group traffic to it only from the roster's members.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from hotline.wire import api
 from hotline.wire.codec import Signed, decode, encode
 from hotline.wire.encoding import b64d, b64e
 from hotline.wire.errors import (
+    DeviceListMismatch,
     ForbiddenByPolicy,
     HotlineError,
     MalformedInput,
@@ -57,6 +60,9 @@ if TYPE_CHECKING:
 ROTATE_MESSAGES = 100
 #: ... or when the session is this old
 ROTATE_SECONDS = 7 * 24 * 3600
+#: sends of one message at most: cached device lists, then the member the server named as
+#: stale fetched again, then every member
+SEND_ATTEMPTS = 3
 
 
 def roster_of(group: GroupState) -> GroupRoster:
@@ -254,7 +260,9 @@ class Groups:
         Raises:
             UnknownGroup, NotAGroupMember: not a group I am in.
             ForbiddenByPolicy: groups are off.
-            DeviceListMismatch, NotAGroupMember: the server refused (nothing was delivered).
+            DeviceListMismatch: still refused after fetching the device lists again (nothing
+                was delivered).
+            NotAGroupMember: the server refused (nothing was delivered).
         """
         client = self.client
         await client._ensure_login()
@@ -262,20 +270,38 @@ class Groups:
             group = _find(state, group_name, active=True)
             member_limit(state)
             roster = roster_of(group)
-            warnings: list[str] = []
-            targets = await self._targets(state, roster, warnings)
-            outbound = self._outbound(state, group, targets)
-            await self._share_key(state, account, group, outbound, targets, warnings)
-            return await self._send_megolm(state, group, roster, outbound, targets, text, warnings)
+            members = {m.handle for m in roster.members}
+            # A peer server checks a member's device set only on arrival, after the message
+            # left with a key a removed device may hold: remote members' lists are always
+            # fetched. Local ones come from the cache; this server refuses a stale set at once.
+            fetch = {h for h in members if _domain(h) != _domain(state.handle)}
+            refreshed: set[str] = set()
+            for attempt in range(SEND_ATTEMPTS):
+                warnings: list[str] = []
+                targets = await self._targets(state, roster, warnings, fetch)
+                refreshed |= fetch
+                outbound = self._outbound(state, group, targets)
+                await self._share_key(state, account, group, outbound, targets, warnings)
+                try:
+                    return await self._send_megolm(
+                        state, group, roster, outbound, targets, text, warnings
+                    )
+                except DeviceListMismatch as exc:
+                    fetch = _stale(exc, members - refreshed, first=attempt == 0)
+                    if not fetch:
+                        raise
+            raise AssertionError("unreachable: the last attempt fetches nothing new")
 
     async def _targets(
-        self, state: ClientState, roster: GroupRoster, warnings: list[str]
+        self, state: ClientState, roster: GroupRoster, warnings: list[str], fetch: set[str]
     ) -> dict[str, list[DeviceKeys]]:
-        """Every member's current devices (fresh, verified lists), without this device."""
+        """Every member's current devices (verified lists: cached, those in ``fetch`` fetched
+        again), without this device."""
         targets: dict[str, list[DeviceKeys]] = {}
         for member in roster.members:
             try:
-                devices = await self.client._devices(state, member.handle, refresh=True)
+                refresh = member.handle in fetch
+                devices = await self.client._devices(state, member.handle, refresh=refresh)
             except HotlineError as exc:
                 warnings.append(f"{member.handle} not reached: {exc.code}: {exc.detail}")
                 continue
@@ -419,6 +445,20 @@ class Groups:
         )
         state.messages.append(entry)
         return entry
+
+
+def _domain(handle: str) -> str:
+    return handle.rpartition("@")[2]
+
+
+def _stale(refused: DeviceListMismatch, unfetched: set[str], *, first: bool) -> set[str]:
+    """Whose cached device lists to fetch after the server refused a send as addressed to a
+    stale device set: first the member it names, then every member not fetched yet during
+    this send (empty: nothing left to fetch, so the refusal stands)."""
+    named = refused.extra.get("handle")
+    if first and named in unfetched:
+        return {named}
+    return set(unfetched)
 
 
 def _find(state: ClientState, name: str, *, active: bool = False) -> GroupState:

@@ -19,15 +19,10 @@ from dataclasses import dataclass
 
 import vodozemac
 
-from hotline.crypto.olm import PICKLE_KEY_SIZE
-from hotline.wire.errors import CorruptState, DecryptionFailed, MalformedInput
+from hotline.crypto.pickles import open_pickle, write_pickle
+from hotline.wire.errors import DecryptionFailed, MalformedInput
 
 __all__ = ["DecryptedGroupMessage", "InboundGroup", "OutboundGroup"]
-
-
-def _check_pickle_key(key: bytes) -> None:
-    if len(key) != PICKLE_KEY_SIZE:
-        raise ValueError("pickle key must be exactly 32 bytes")
 
 
 @dataclass(frozen=True)
@@ -53,15 +48,10 @@ class OutboundGroup:
     @classmethod
     def from_pickle(cls, pickle: str, key: bytes) -> OutboundGroup:
         """Raises: CorruptState (wrong key or damaged pickle)."""
-        _check_pickle_key(key)
-        try:
-            return cls(vodozemac.GroupSession.from_pickle(pickle, key))
-        except ValueError as exc:
-            raise CorruptState("Megolm session pickle does not open") from exc
+        return cls(open_pickle(vodozemac.GroupSession.from_pickle, pickle, key, "Megolm session"))
 
     def pickle(self, key: bytes) -> str:
-        _check_pickle_key(key)
-        return self._session.pickle(key)
+        return write_pickle(self._session, key)
 
     @property
     def session_id(self) -> str:
@@ -103,15 +93,11 @@ class InboundGroup:
     @classmethod
     def from_pickle(cls, pickle: str, key: bytes) -> InboundGroup:
         """Raises: CorruptState (wrong key or damaged pickle)."""
-        _check_pickle_key(key)
-        try:
-            return cls(vodozemac.InboundGroupSession.from_pickle(pickle, key))
-        except ValueError as exc:
-            raise CorruptState("Megolm inbound session pickle does not open") from exc
+        restore = vodozemac.InboundGroupSession.from_pickle
+        return cls(open_pickle(restore, pickle, key, "Megolm inbound session"))
 
     def pickle(self, key: bytes) -> str:
-        _check_pickle_key(key)
-        return self._session.pickle(key)
+        return write_pickle(self._session, key)
 
     @property
     def session_id(self) -> str:

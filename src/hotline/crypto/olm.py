@@ -26,6 +26,7 @@ from typing import Protocol, cast
 import vodozemac
 
 from hotline.crypto.identity import IdentityPublicKey, domain_separated
+from hotline.crypto.pickles import PICKLE_KEY_SIZE, open_pickle, write_pickle
 from hotline.wire.errors import CorruptState, DecryptionFailed, MalformedInput
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
 
 CURVE25519_KEY_SIZE = 32
 ED25519_KEY_SIZE = 32
-PICKLE_KEY_SIZE = 32
 MESSAGE_TYPE_PRE_KEY = 0
 MESSAGE_TYPE_NORMAL = 1
 
@@ -54,11 +54,6 @@ class _AccountWithFallback(Protocol):
     def fallback_key(self) -> dict[str, vodozemac.Curve25519PublicKey]: ...
 
     def generate_fallback_key(self) -> object: ...
-
-
-def _check_pickle_key(key: bytes) -> None:
-    if len(key) != PICKLE_KEY_SIZE:
-        raise ValueError("pickle key must be exactly 32 bytes")
 
 
 def _curve_key(raw: bytes, field: str) -> vodozemac.Curve25519PublicKey:
@@ -153,16 +148,11 @@ class OlmSession:
         Raises:
             CorruptState: wrong key, or a damaged pickle.
         """
-        _check_pickle_key(key)
-        try:
-            return cls(vodozemac.Session.from_pickle(pickle, key))
-        except ValueError as exc:
-            raise CorruptState("Olm session pickle does not open") from exc
+        return cls(open_pickle(vodozemac.Session.from_pickle, pickle, key, "Olm session"))
 
     def pickle(self, key: bytes) -> str:
         """Serialise and encrypt the session state under the 32-byte ``key``."""
-        _check_pickle_key(key)
-        return self._session.pickle(key)
+        return write_pickle(self._session, key)
 
     @property
     def session_id(self) -> str:
@@ -222,16 +212,11 @@ class DeviceAccount:
         Raises:
             CorruptState: wrong key, or a damaged pickle.
         """
-        _check_pickle_key(key)
-        try:
-            return cls(vodozemac.Account.from_pickle(pickle, key))
-        except ValueError as exc:
-            raise CorruptState("Olm account pickle does not open") from exc
+        return cls(open_pickle(vodozemac.Account.from_pickle, pickle, key, "Olm account"))
 
     def pickle(self, key: bytes) -> str:
         """Serialise and encrypt the account under the 32-byte keystore-derived ``key``."""
-        _check_pickle_key(key)
-        pickled = self._account.pickle(key)
+        pickled = write_pickle(self._account, key)
         self._changed = False
         return pickled
 

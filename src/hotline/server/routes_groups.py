@@ -23,8 +23,8 @@ from hotline.server.context import Caller, ServerState, authenticate, read_struc
 from hotline.server.federation_client import domain_of
 from hotline.server.policy_gate import refuse
 from hotline.server.responses import ok
-from hotline.server.routes_messages import _sender_record, sender_receipt
-from hotline.store import DeliveryItem, OutboundItem, SignedBlob
+from hotline.server.routes_messages import sender_record, store_message
+from hotline.store import DeliveryItem, GroupSendContext, OutboundItem, SignedBlob
 from hotline.wire import api
 from hotline.wire.codec import decode, encode
 from hotline.wire.encoding import b64d, b64e
@@ -42,6 +42,7 @@ from hotline.wire.groups import (
     ROSTER_DOMAIN,
     GroupCiphertext,
     GroupMembershipUpload,
+    GroupRecipient,
     GroupRoster,
     GroupSendRequest,
 )
@@ -104,67 +105,61 @@ def remote_message_id(message_id: str, to: str) -> str:
 
 
 async def send_group(request: Request) -> Response:
+    """Relay one Megolm message: one read transaction for every check (whatever the group's
+    size), one write transaction that stores the mailbox items, the peers' queue entries and
+    the sender's record and reads back the log tail, then (with the archive on) one more to
+    store the signed tree head of the receipt."""
     caller = await authenticate(request)
     state = state_of(request)
     body = await read_struct(request, GroupSendRequest)
-    store = state.store
-    cap = state.config.max_pending_per_device
-    if await store.count_undelivered(caller.device_id) >= cap:
-        raise QueueFull(f"{cap} of your messages still wait for their recipients")
     group_id = body.group_id
-    if not await store.is_group_member(caller.handle, group_id, caller.handle):
+    handles = [r.to for r in body.recipients]
+    home = state.config.domain
+    local = [h for h in handles if domain_of(h) == home]
+    domains = sorted({domain_of(h) for h in handles} - {home})
+    context = await state.store.group_send_context(
+        caller.device_id, caller.handle, group_id, local, domains
+    )
+    cap = state.config.max_pending_per_device
+    if context.undelivered >= cap:
+        raise QueueFull(f"{cap} of your messages still wait for their recipients")
+    if caller.handle not in context.roster:
         raise NotAGroupMember("you are not in this group")
     ciphertext = b64d(body.body, field="body")
     if decode(ciphertext, GroupCiphertext, what="group ciphertext").group_id != group_id:
         raise MalformedInput("the ciphertext is for another group")
     await check_group_policy(state, caller, 0)
-    handles = [r.to for r in body.recipients]
     if len(set(handles)) != len(handles):
         raise MalformedInput("a member is addressed twice")
     items: list[DeliveryItem] = []
     queued: list[OutboundItem] = []
     for recipient in body.recipients:
-        if not await store.is_group_member(caller.handle, group_id, recipient.to):
+        if recipient.to not in context.roster:
             raise NotAGroupMember(f"{recipient.to} is not on your roster of this group")
-        if domain_of(recipient.to) == state.config.domain:
-            await _check_local(state, caller, group_id, recipient.to, recipient.device_ids)
+        if domain_of(recipient.to) == home:
+            _check_local(caller, context, recipient.to, recipient.device_ids)
             items += [DeliveryItem(d, MEGOLM_KIND, ciphertext) for d in recipient.device_ids]
         else:
-            queued.append(
-                await _remote_item(state, caller, body, recipient.to, recipient.device_ids)
-            )
-    record = _sender_record(state, caller, body.record)
+            queued.append(_remote_item(state, caller, context, body, recipient))
+    record = sender_record(state, caller, body.record)
     now = state.now()
-    stored = await store.enqueue(
-        message_id=body.message_id,
-        sender_handle=caller.handle,
-        sender_device=caller.device_id,
-        items=items,
-        now=now,
-        record=record,
-        outbound=queued,
-    )
-    state.hub.notify([i.device_id for i in items])
-    if queued:
-        state.outbound_wakeup.set()
-    receipt = await sender_receipt(state, record, now, body.known_tree_size)
+    # store_message wakes the members' sockets and the peer queue once it has committed
+    stored, receipt = await store_message(state, caller, body, items, queued, record, now)
     return ok(
         api.SendResponse(message_id=body.message_id, stored=stored, receipt=receipt), status=201
     )
 
 
-async def _check_local(
-    state: ServerState, caller: Caller, group_id: str, to: str, device_ids: list[str]
-) -> None:
+def _check_local(caller: Caller, context: GroupSendContext, to: str, device_ids: list[str]) -> None:
     """May the caller's group message reach these devices of a local member?
 
     Raises:
         NotAGroupMember: ``to`` does not hold the caller on its roster of the group.
         DeviceListMismatch: not exactly ``to``'s current devices (without the sender's).
     """
-    if to != caller.handle and not await state.store.is_group_member(to, group_id, caller.handle):
+    if to != caller.handle and to not in context.listed_by:
         raise NotAGroupMember(f"{to} does not have you in this group")
-    expected = {d.device_id for d in await state.store.list_devices(to)}
+    expected = set(context.devices.get(to, []))
     expected.discard(caller.device_id)
     if set(device_ids) != expected or len(device_ids) != len(expected):
         raise DeviceListMismatch(
@@ -172,20 +167,26 @@ async def _check_local(
         )
 
 
-async def _remote_item(
-    state: ServerState, caller: Caller, body: GroupSendRequest, to: str, device_ids: list[str]
+def _remote_item(
+    state: ServerState,
+    caller: Caller,
+    context: GroupSendContext,
+    body: GroupSendRequest,
+    recipient: GroupRecipient,
 ) -> OutboundItem:
     """The durable-queue entry for a member on a peer server. Raises: UnknownPeer."""
-    destination = domain_of(to)
-    if await state.store.get_peer(destination) is None:
+    destination = domain_of(recipient.to)
+    if destination not in context.peers:
         raise UnknownPeer(f"{destination} is not a pinned peer of {state.config.domain}")
-    message_id = remote_message_id(body.message_id, to)
+    message_id = remote_message_id(body.message_id, recipient.to)
     message = RemoteMessage(
         message_id=message_id,
         sender=caller.handle,
         sender_device=caller.device_id,
-        to=to,
-        ciphertexts=[api.DeviceCiphertext(device_id=d, type=0, body=body.body) for d in device_ids],
+        to=recipient.to,
+        ciphertexts=[
+            api.DeviceCiphertext(device_id=d, type=0, body=body.body) for d in recipient.device_ids
+        ],
         group=body.group_id,
     )
     return OutboundItem(destination, message_id, caller.device_id, encode(message))
@@ -198,11 +199,12 @@ async def deliver_remote_group(state: ServerState, message: RemoteMessage) -> bo
         NotAGroupMember: the recipient does not hold the sender on its roster of the group.
         DeviceListMismatch: not exactly the recipient's current devices.
     """
-    if not await state.store.is_group_member(message.to, message.group, message.sender):
-        raise NotAGroupMember(f"{message.to} does not have {message.sender} in this group")
+    context = await state.store.group_send_context(
+        message.sender_device, message.sender, message.group, [message.to], []
+    )
     caller = Caller(message.sender_device, message.sender)
     addressed = [c.device_id for c in message.ciphertexts]
-    await _check_local(state, caller, message.group, message.to, addressed)
+    _check_local(caller, context, message.to, addressed)
     items = [
         DeliveryItem(c.device_id, MEGOLM_KIND, b64d(c.body, field="body"))
         for c in message.ciphertexts

@@ -33,6 +33,7 @@ from hotline.wire.errors import (
     UnknownPeer,
 )
 from hotline.wire.federation import RemoteContactRequest, RemoteMessage
+from hotline.wire.groups import GroupSendRequest
 from hotline.wire.records import MAX_LEAF, RecordReceipt
 
 PUSH_BATCH = 100
@@ -120,18 +121,18 @@ async def send(request: Request) -> Response:
     items = [
         DeliveryItem(c.device_id, kind, bytes([c.type]) + b64d(c.body, field="body")) for c in local
     ]
-    record = _sender_record(state, caller, body.record)
+    record = sender_record(state, caller, body.record)
     now = state.now()
-    stored, receipt = await _store_message(state, caller, body, items, queued, record, now)
+    stored, receipt = await store_message(state, caller, body, items, queued, record, now)
     return ok(
         api.SendResponse(message_id=body.message_id, stored=stored, receipt=receipt), status=201
     )
 
 
-async def _store_message(
+async def store_message(
     state: ServerState,
     caller: Caller,
-    body: api.SendRequest,
+    body: api.SendRequest | GroupSendRequest,
     items: list[DeliveryItem],
     queued: list[OutboundItem],
     record: LogLeaf | None,
@@ -203,19 +204,7 @@ async def _split_remote(
     return local, [item]
 
 
-async def sender_receipt(
-    state: ServerState, record: LogLeaf | None, now: float, known_tree_size: int
-) -> RecordReceipt | None:
-    """The proof, for the sender, that its record is in the log (None without an archive)."""
-    if record is None or state.records is None:
-        return None
-    index = await state.store.record_index(record.record_id)
-    if index is None:
-        return None
-    return await state.records.receipt(state.store, record.record_id, index, now, known_tree_size)
-
-
-def _sender_record(state: ServerState, caller: Caller, leaf_text: str | None) -> LogLeaf | None:
+def sender_record(state: ServerState, caller: Caller, leaf_text: str | None) -> LogLeaf | None:
     """The sender's sealed record, required when this server keeps an archive.
 
     Raises:

@@ -107,6 +107,21 @@ class SendContext:
     grants: list[AideGrant] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class GroupSendContext:
+    """What :meth:`GroupStore.group_send_context` read, in one transaction."""
+
+    undelivered: int
+    #: the members on the sender's own roster of the group (empty: the sender is not in it)
+    roster: frozenset[str]
+    #: those of the asked local members whose own roster of the group lists the sender
+    listed_by: frozenset[str]
+    #: current device ids of each asked local member, ordered (absent: it has none)
+    devices: dict[str, list[str]]
+    #: those of the asked peer domains that are pinned
+    peers: frozenset[str]
+
+
 # -- the records log ---------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class LogLeaf:
@@ -396,6 +411,20 @@ class GroupStore(Protocol):
     async def is_group_member(self, owner: str, group_id: str, member: str) -> bool: ...
 
     async def shares_group(self, owner: str, member: str) -> bool: ...
+
+    async def group_send_context(
+        self,
+        sender_device: str,
+        sender_handle: str,
+        group_id: str,
+        local_members: list[str],
+        peer_domains: list[str],
+    ) -> GroupSendContext:
+        """Everything the server checks before relaying a group message, read in one
+        transaction: the sender's undelivered count, the sender's own roster of the group,
+        which ``local_members`` list the sender on theirs, their current device ids, and which
+        ``peer_domains`` are pinned peers."""
+        ...
 
 
 class Store(LogStore, FederationStore, DeviceLinkStore, GroupStore, DelegationStore, Protocol):

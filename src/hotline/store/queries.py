@@ -133,6 +133,14 @@ async def insert_if_new(conn: AsyncConnection, table: Table, row: Mapping[str, A
     return inserted.first() is not None
 
 
+async def count_undelivered(conn: AsyncConnection, sender_device: str) -> int:
+    """Mailbox items and queued peer messages sent by ``sender_device``, not yet taken."""
+    params = {"sender_device": sender_device}
+    local = await conn.scalar(prepared.UNDELIVERED_LOCAL, params)
+    remote = await conn.scalar(prepared.UNDELIVERED_REMOTE, params)
+    return int(local or 0) + int(remote or 0)
+
+
 def device_values(device: DeviceRow) -> dict[str, Any]:
     return {
         "device_id": device.device_id,

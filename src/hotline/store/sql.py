@@ -625,7 +625,7 @@ class SqlStore(
         """Undelivered count, allowlist check, both device sets and both principals' active
         grants with their aides' devices, in one read transaction."""
         async with self._tx(read_only=True) as conn:
-            undelivered = await _count_undelivered_in(conn, sender_device)
+            undelivered = await q.count_undelivered(conn, sender_device)
             allowed = to == sender_handle or (
                 await conn.scalar(prepared.ALLOWED, {"owner": to, "member": sender_handle})
                 is not None
@@ -670,7 +670,7 @@ class SqlStore(
 
     async def count_undelivered(self, sender_device: str) -> int:
         async with self._tx(read_only=True) as conn:
-            return await _count_undelivered_in(conn, sender_device)
+            return await q.count_undelivered(conn, sender_device)
 
     async def ack(self, device_id: str, seqs: list[int]) -> int:
         """Delete those rows of ``device_id``'s mailbox (ciphertext gone); returns count deleted.
@@ -684,13 +684,6 @@ class SqlStore(
                 prepared.ACK, {"device_id": device_id, "seqs": sorted(set(seqs))}
             )
             return int(result.rowcount)
-
-
-async def _count_undelivered_in(conn: AsyncConnection, sender_device: str) -> int:
-    params = {"sender_device": sender_device}
-    local = await conn.scalar(prepared.UNDELIVERED_LOCAL, params)
-    remote = await conn.scalar(prepared.UNDELIVERED_REMOTE, params)
-    return int(local or 0) + int(remote or 0)
 
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hotline.store import queries as q
-from hotline.store.base import SignedBlob
-from hotline.store.schema import group_members, group_memberships
+from hotline.store.base import GroupSendContext, SignedBlob
+from hotline.store.schema import devices, group_members, group_memberships, peers
 from hotline.wire.errors import HotlineError, StaleVersion, UnknownPrincipal
 
 
@@ -117,3 +117,47 @@ class SqlGroupMixin:
                 .limit(1)
             )
         return found is not None
+
+    async def group_send_context(
+        self: _HasTx,
+        sender_device: str,
+        sender_handle: str,
+        group_id: str,
+        local_members: list[str],
+        peer_domains: list[str],
+    ) -> GroupSendContext:
+        """See :meth:`hotline.store.base.GroupStore.group_send_context` (one read transaction)."""
+        local = set(local_members)
+        of_group = group_members.c.group_id == group_id
+        async with self._tx(read_only=True) as conn:
+            undelivered = await q.count_undelivered(conn, sender_device)
+            roster = await conn.scalars(
+                select(group_members.c.member).where(
+                    of_group, group_members.c.owner == sender_handle
+                )
+            )
+            listed_by = await conn.scalars(
+                select(group_members.c.owner).where(
+                    of_group,
+                    group_members.c.owner.in_(local),
+                    group_members.c.member == sender_handle,
+                )
+            )
+            rows = await conn.execute(
+                select(devices.c.device_id, devices.c.handle)
+                .where(devices.c.handle.in_(local))
+                .order_by(devices.c.device_id)
+            )
+            by_member: dict[str, list[str]] = {}
+            for row in rows:
+                by_member.setdefault(row.handle, []).append(row.device_id)
+            pinned = await conn.scalars(
+                select(peers.c.domain).where(peers.c.domain.in_(set(peer_domains)))
+            )
+            return GroupSendContext(
+                undelivered=undelivered,
+                roster=frozenset(roster),
+                listed_by=frozenset(listed_by),
+                devices=by_member,
+                peers=frozenset(pinned),
+            )
