@@ -51,6 +51,7 @@ bench: $(STAMP)
 # The Synapse step is skipped, loudly, when bench/.synapse-venv does not exist.
 bench-smoke: $(STAMP)
 	$(BIN)/python bench/messages.py --smoke
+	$(BIN)/python bench/group_send.py --members 3 --messages 2
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(BIN)/python bench/ceilings.py --smoke --out "$$tmp" && \
 	$(BIN)/python bench/hotline_load.py --smoke --out "$$tmp" && \
