@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
 from typing import TYPE_CHECKING, TypeVar
 
 import httpx
@@ -25,6 +27,14 @@ T = TypeVar("T")
 TIMEOUT = 10.0
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default verifying TLS context, built once per process: loading the CA bundle
+    takes ~60 ms of CPU, which every server start (and every embedded server of a test or a
+    benchmark) would otherwise pay again. A context is safe to share."""
+    return httpx.create_ssl_context()
+
+
 def domain_of(handle: str) -> str:
     return handle.rpartition("@")[2]
 
@@ -33,7 +43,7 @@ class PeerClient:
     """One HTTP connection pool for all peers of this server."""
 
     def __init__(self) -> None:
-        self._http = httpx.AsyncClient(timeout=TIMEOUT)
+        self._http = httpx.AsyncClient(timeout=TIMEOUT, verify=_tls_context())
 
     async def close(self) -> None:
         await self._http.aclose()
