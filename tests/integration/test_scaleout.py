@@ -197,14 +197,16 @@ async def test_workers_2_serves_health_and_messages(tmp_path: Path) -> None:
                     await asyncio.sleep(0.1)
                 for _ in range(20):  # both workers answer (the kernel spreads connections)
                     assert (await http.get(base + "/health")).json()["status"] == "ok"
-                # Keep-alive requests are not held back by Nagle + delayed ACK (~40 ms each
-                # when the workers' listening socket lacks IPPROTO_TCP: TcpNoDelayConfig).
+                # Keep-alive requests are not held back by Nagle + delayed ACK (~40 ms added to
+                # every one when the workers' listening socket lacks IPPROTO_TCP:
+                # TcpNoDelayConfig). Without the fix not even the fastest of 20 gets under 30
+                # ms; with it, a loaded machine may slow most but not all of them.
                 took = []
                 for _ in range(20):
                     start = time.perf_counter()
                     await http.get(base + "/v1/server")
                     took.append(time.perf_counter() - start)
-                assert sorted(took)[10] < 0.02, took
+                assert min(took) < 0.03, took
             workers = _workers(proc.pid)
             assert len(workers) == 2, f"expected 2 worker processes, found {workers}"
             alice = await register_principal(url, base, f"alice@{DOMAIN}", tmp_path / "alice")
