@@ -10,7 +10,8 @@ Three measurements, all in this one process:
    SQLite file and, when one is reachable, on a scratch PostgreSQL database; two registered
    principals connected by card exchange. Throughput: the sender calls ``send_text`` M times in
    a row while the receiver runs ``listen()`` (websocket push) in the same event loop. Latency:
-   one message at a time, from the ``send_text`` call to ``listen()`` yielding it.
+   one message at a time, from the ``send_text`` call to ``listen()`` yielding it (the next is
+   sent once the receiver has sent the last one's delivery receipt and record).
 3. **Client-side costs** of one keystore transaction's parts (state load/save, pickles), right
    after the contact exchange and after the run, to show how they grow with history.
 
@@ -396,6 +397,16 @@ class Listener:
             await self._task
 
 
+async def settled(client: HotlineClient) -> None:
+    """Wait until the receiver has sent what the last message obliged (its delivery receipt
+    and its record), so each message of a one-at-a-time run starts on an idle system."""
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    while client.unsettled:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the receiver never sent its receipt and records")
+        await asyncio.sleep(0.001)
+
+
 async def one_by_one(p: Party, listener: Listener, phase: str, count: int) -> dict[str, Any]:
     """Send ``count`` messages one at a time; per message: send_text time and delivery time."""
     to = p.receiver.handle
@@ -408,6 +419,7 @@ async def one_by_one(p: Party, listener: Listener, phase: str, count: int) -> di
             await p.sender.send_text(to, text)
             sent = time.perf_counter()
             arrived = await listener.wait_for([text])
+            await settled(p.receiver)
             send.append(sent - start)
             delivery.append(arrived - start)
     work = p.work.per_message(before, count) | gcs.summary()

@@ -107,6 +107,10 @@ class HotlineClient:
         self._tx_lock = asyncio.Lock()
         #: the account as last committed: (its pickle in the keystore, the open account)
         self._account: tuple[str, DeviceAccount] | None = None
+        #: receipts or records may wait to be sent (``settle``); true at first, for what a
+        #: previous run left behind
+        self._unsettled = True
+        self._top_up_due = False
         self.sas = SasFlows(self)
         self._policy_checked_at = float("-inf")
         self.server.relogin = self.login
@@ -977,12 +981,23 @@ class HotlineClient:
             assert reply is not None
             if not reply.items:
                 break
-            events += await self.process(reply.items)
-        return events
+            events += await self.receive(reply.items)
+        return events + await self.settle()
 
     async def process(self, items: list[api.InboxItem]) -> list[ClientEvent]:
+        """Receive mailbox items (:meth:`receive`), then :meth:`settle` what they oblige."""
+        events = await self.receive(items)
+        return events + await self.settle()
+
+    async def receive(self, items: list[api.InboxItem]) -> list[ClientEvent]:
         """Process mailbox items in order, save, then acknowledge them (deleting them on the
-        server). Dedup by message id makes a re-delivery after a crash harmless."""
+        server). Dedup by message id makes a re-delivery after a crash harmless.
+
+        What the items oblige — delivery receipts to their senders, this device's own records
+        of them for the archive — is saved in the same keystore write (``owed_receipts``,
+        ``pending_records``) and sent by :meth:`settle`, so a message is handed over without
+        waiting for two more round trips, and a crash in between loses neither.
+        """
         from hotline.client.inbox import handle_item
 
         events: list[ClientEvent] = []
@@ -991,22 +1006,49 @@ class HotlineClient:
             for item in items:
                 events += await handle_item(self, state, account, item, receipts)
             for to, ids in receipts.items():
-                try:
-                    await self._send_envelope(
-                        state,
-                        account,
-                        to,
-                        "receipt",
-                        receipt=Receipt(kind="delivered", message_ids=ids),
-                    )
-                except HotlineError as exc:
-                    events.append(ClientEvent("warning", to, f"delivery receipt not sent: {exc}"))
-            for warning in await flush_records(self.server, state):
-                events.append(ClientEvent("warning", state.handle, warning))
+                state.owed_receipts.setdefault(to, []).extend(ids)
+            self._unsettled = bool(state.owed_receipts or state.pending_records)
         await self.server.ack_over_websocket([i.seq for i in items])
         if any(i.kind.startswith("olm") and i.body[:2] == "AA" for i in items):
             # "AA" is base64url for a leading 0x00 byte: an Olm pre-key message (type 0)
-            await self._top_up_keys()  # a pre-key message used up one of our one-time keys
+            self._top_up_due = True  # a pre-key message used up one of our one-time keys
+        return events
+
+    @property
+    def unsettled(self) -> bool:
+        """Whether delivery receipts or records received here may still wait to be sent."""
+        return self._unsettled or self._top_up_due
+
+    async def settle(self) -> list[ClientEvent]:
+        """Send the delivery receipts owed and the records pending, and top up one-time keys
+        if a pre-key message used one. Returns warnings for what could not be sent."""
+        events: list[ClientEvent] = []
+        if self._unsettled:
+            await self._ensure_login()
+            async with self._tx() as (state, account):
+                events += await self._send_owed_receipts(state, account)
+                for warning in await flush_records(self.server, state):
+                    events.append(ClientEvent("warning", state.handle, warning))
+                self._unsettled = bool(state.owed_receipts or state.pending_records)
+        if self._top_up_due:
+            self._top_up_due = False
+            await self._top_up_keys()
+        return events
+
+    async def _send_owed_receipts(
+        self, state: ClientState, account: DeviceAccount
+    ) -> list[ClientEvent]:
+        events = []
+        for to, ids in list(state.owed_receipts.items()):
+            for start in range(0, len(ids), MAX_RECEIPT_IDS):
+                chunk = ids[start : start + MAX_RECEIPT_IDS]
+                receipt = Receipt(kind="delivered", message_ids=chunk)
+                try:
+                    await self._send_envelope(state, account, to, "receipt", receipt=receipt)
+                except HotlineError as exc:
+                    # Not retryable (a server that cannot take it now queues it in the outbox).
+                    events.append(ClientEvent("warning", to, f"delivery receipt not sent: {exc}"))
+            del state.owed_receipts[to]
         return events
 
     async def _top_up_keys(self) -> None:
@@ -1053,7 +1095,10 @@ class HotlineClient:
                     yield event
                 async for batch in self.server.websocket():
                     delay = 0.5
-                    for event in await self.process(batch):
+                    # Hand the messages over first; receipts and records follow at once.
+                    for event in await self.receive(batch):
+                        yield event
+                    for event in await self.settle():
                         yield event
             except ServerUnavailable:
                 pass
@@ -1076,6 +1121,10 @@ class HotlineClient:
 
     def pending_requests(self) -> list[PendingRequest]:
         return list(self.keystore.load().pending_requests)
+
+
+#: message ids per receipt envelope (the wire limit of ``Receipt.message_ids``)
+MAX_RECEIPT_IDS = 500
 
 
 def decode_olm(item: api.InboxItem) -> OlmMessage:

@@ -155,6 +155,9 @@ class ClientState(msgspec.Struct):
     archive: ArchivePin | None = None
     last_head: HeadState | None = None
     pending_records: list[PendingRecord] = msgspec.field(default_factory=list)
+    #: delivery receipts owed, message ids by contact handle: saved with the messages they
+    #: acknowledge, sent by ``HotlineClient.settle`` once those messages have been handed over
+    owed_receipts: dict[str, list[str]] = msgspec.field(default_factory=dict)
     outbox: list[OutboxItem] = msgspec.field(default_factory=list)
     policy: PolicyPin | None = None
     #: small groups by group id (``client.groups``)
