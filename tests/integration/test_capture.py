@@ -11,9 +11,10 @@ from harness import CUSTODIAN
 
 from hotline.client.capture import build_record, flush_records, queue_record
 from hotline.client.transport import ServerApi
-from hotline.records.checkpoint import TreeHead, sign_tree_head
+from hotline.records.checkpoint import SignedTreeHead, TreeHead, sign_tree_head, verify_tree_head
+from hotline.records.proof import MerkleTree
 from hotline.records.sealing import open_record
-from hotline.wire.encoding import b64e
+from hotline.wire.encoding import b64d, b64e
 
 
 def log_records(db) -> list:
@@ -188,3 +189,23 @@ async def test_receipts_carry_consistency_proofs(connected_pair, monkeypatch) ->
         await ottawa.send_text(washington.handle, f"reply {n}")
         await washington.sync()
     assert asked == []
+
+
+async def test_receipt_heads_are_stored_with_their_appends(connected_pair, live_server) -> None:
+    """The head a receipt carries is signed and stored in the appending transaction (no write
+    of its own): it is the stored head of that size, and every stored head signs the root
+    the log really has at its size."""
+    washington, ottawa = connected_pair
+    await washington.send_text(ottawa.handle, "Signed with the append.")
+    await ottawa.sync()  # ottawa's own record and receipt: appends through /v1/records
+    stored = {h.size: h for h in await live_server.store.tree_heads()}
+    for client in (washington, ottawa):
+        seen = client.keystore.load().last_head
+        assert seen is not None and b64d(seen.head) == stored[seen.size].head
+    size = await live_server.store.log_size()
+    assert max(stored) == size
+    tree = MerkleTree(await live_server.store.leaf_hashes(0, size))
+    key = live_server.config.archive.log_key.public_key()
+    for head in stored.values():
+        signed = verify_tree_head(SignedTreeHead(head.head, head.signature), key)
+        assert signed.size == head.size and signed.root == tree.root(head.size)

@@ -86,7 +86,8 @@ def test_server_memory_and_descriptors_bounded(soak: dict) -> None:
     assert memory["ratio_after_drain_to_warmup"] < 1.5, memory
     # Every client closed: the server must not keep a socket of any of them. (Its other
     # descriptors include SQLite's connection pool, three files a connection, which grows
-    # with concurrency and stays: not a leak.)
-    assert memory["sockets_after_close"] == memory["sockets_baseline"], soak["server_fds_at_end"]
+    # with concurrency and stays: not a leak. The baseline may catch the start-up probe's own
+    # connection still open, so fewer sockets at the end is not a failure.)
+    assert memory["sockets_after_close"] <= memory["sockets_baseline"], soak["server_fds_at_end"]
     assert memory["sockets_peak"] >= 20  # the websockets were really held
     assert soak["server_log"]["tracebacks"] == 0, soak["server_log"]["tail"]

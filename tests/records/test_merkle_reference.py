@@ -119,3 +119,19 @@ def test_append_returns_index_and_extends() -> None:
     assert t.append(hash_leaf(b"b")) == 1
     t.extend([hash_leaf(b"c")])
     assert t.root() == mth((b"a", b"b", b"c"))
+
+
+@pytest.mark.parametrize("size", range(0, 40))
+def test_root_extended_matches_the_reference_and_leaves_the_tree(size: int) -> None:
+    t = MerkleTree.from_entries(ENTRIES[:size])
+    before = t.root()
+    for extra in (1, 2, 5, 17):
+        added = ENTRIES[size : size + extra]
+        assert t.root_extended([hash_leaf(e) for e in added]) == mth(ENTRIES[: size + extra])
+    assert t.size == size and t.root() == before  # nothing appended
+    assert t.root_extended([]) == before
+
+
+def test_root_extended_rejects_wrong_size_hash() -> None:
+    with pytest.raises(ValueError, match="32 bytes"):
+        MerkleTree.from_entries(ENTRIES[:3]).root_extended([b"short"])

@@ -11,7 +11,16 @@ from test_delegation_conformance import grant
 from test_log_conformance import leaf
 
 from hotline.records.hasher import hash_leaf
-from hotline.store import DeliveryItem, Enqueued, LogLeaf, LogTail, OutboundItem, Store
+from hotline.store import (
+    DeliveryItem,
+    Enqueued,
+    HeadSigner,
+    LogLeaf,
+    LogTail,
+    OutboundItem,
+    Store,
+    TreeHeadRow,
+)
 from hotline.wire.errors import AlreadyExists, UnknownDevice
 
 
@@ -23,6 +32,7 @@ async def relay(
     *,
     now: float = T0,
     tail_from: int = 0,
+    sign_head: HeadSigner | None = None,
 ) -> Enqueued:
     """potus-1 sends ``message_id`` with its record."""
     return await store.enqueue_message(
@@ -33,7 +43,19 @@ async def relay(
         now=now,
         record=record,
         tail_from=tail_from,
+        sign_head=sign_head,
     )
+
+
+def signer(seen: list[LogTail], label: bytes = b"head") -> HeadSigner:
+    """Signs (in name only) a head for the size the tail reaches; notes each tail."""
+
+    def sign(tail: LogTail) -> TreeHeadRow:
+        seen.append(tail)
+        size = tail.start + len(tail.hashes)
+        return TreeHeadRow(size, label + b" %d" % size, b"signature", 1.0)
+
+    return sign
 
 
 async def test_send_context_reads_every_check_at_once(store: Store) -> None:
@@ -171,3 +193,39 @@ async def test_many_concurrent_writers_all_commit(store: Store) -> None:
     )
     assert sorted(r.record_index for r in results if r.record_index is not None) == list(range(60))
     assert len(await store.pending("pm-1", limit=100)) == 60
+
+
+async def test_head_signed_and_stored_in_the_appending_transaction(store: Store) -> None:
+    seen: list[LogTail] = []
+    first = await store.append_records_tail([leaf("a"), leaf("b")], 1.0, 0, signer(seen))
+    assert seen == [first.tail]
+    assert first.head == TreeHeadRow(2, b"head 2", b"signature", 1.0)
+    assert await store.latest_tree_head() == first.head
+    # A head of that size is already stored: it stays, and is the one answered.
+    again = await store.append_records_tail([leaf("b")], 2.0, 0, signer([], b"other"))
+    assert again.indices == [1] and again.head == first.head
+    assert [h.head for h in await store.tree_heads()] == [b"head 2"]
+    # A signer that declines: the leaves are appended, no head is stored.
+    declined = await store.append_records_tail([leaf("c")], 3.0, 2, lambda tail: None)
+    assert declined.indices == [2] and declined.head is None
+    assert [h.size for h in await store.tree_heads()] == [2]
+
+
+async def test_enqueue_message_stores_the_head_with_the_message(store: Store) -> None:
+    await enrol(store, "pm")
+    seen: list[LogTail] = []
+    done = await relay(store, "m1", leaf("rec-m1"), [item("pm-1")], sign_head=signer(seen))
+    assert seen == [done.tail] and done.head is not None and done.head.size == 1
+    assert await store.latest_tree_head() == done.head
+    # A retried message stores nothing and signs nothing.
+    retry = await relay(store, "m1", leaf("rec-m1"), [item("pm-1")], sign_head=signer(seen))
+    assert not retry.stored and retry.head is None and len(seen) == 1
+
+    def broken(tail: LogTail) -> TreeHeadRow:
+        raise RuntimeError("the signer fails")
+
+    # The head is part of the send: a signer that fails leaves nothing of the message.
+    with pytest.raises(RuntimeError):
+        await relay(store, "m2", leaf("rec-m2"), [item("pm-1")], sign_head=broken)
+    assert await store.log_size() == 1 and len(await store.pending("pm-1")) == 1
+    assert [h.size for h in await store.tree_heads()] == [1]

@@ -317,6 +317,25 @@ class MerkleTree:
         """
         return root_at(self, self._size if size is None else size)
 
+    def root_extended(self, leaf_hashes: Sequence[bytes]) -> bytes:
+        """MTH of the tree with ``leaf_hashes`` appended, leaving the tree as it is: the
+        frontier's O(log n) roots plus the new leaves (for signing a head before the append
+        commits).
+
+        Raises:
+            ValueError: a leaf hash is not :data:`HASH_SIZE` bytes.
+        """
+        if not leaf_hashes:
+            return self.root()
+        frontier = _CompactRange()
+        frontier.size = self._size
+        frontier.roots = self._perfect_roots(0, self._size)
+        for leaf_hash in leaf_hashes:
+            if len(leaf_hash) != HASH_SIZE:
+                raise ValueError(f"leaf hash must be {HASH_SIZE} bytes, got {len(leaf_hash)}")
+            frontier.push(leaf_hash)
+        return frontier.root()
+
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """PATH(index, D[size]) (default size: all leaves), RFC 9162 §2.1.3.1.
 

@@ -27,7 +27,7 @@ from hotline.records.custodian_keys import fingerprint
 from hotline.records.hasher import hash_leaf
 from hotline.records.proof import MerkleTree
 from hotline.records.sealing import seal_record
-from hotline.store import LogLeaf, LogTail, Store, TreeHeadRow
+from hotline.store import HeadSigner, LogLeaf, LogTail, Store, TreeHeadRow
 from hotline.wire.codec import Signed, decode, encode
 from hotline.wire.encoding import b64d, b64e
 from hotline.wire.errors import MalformedInput, RootMismatch
@@ -136,6 +136,39 @@ class RecordsLog:
         if 0 <= have < len(tail.hashes):
             self.tree.extend(tail.hashes[have:])
 
+    def head_signer(self, now: float) -> HeadSigner:
+        """Signs, inside an appending transaction, the head of the tree extended by the tail
+        the transaction read (``Store.enqueue_message`` / ``append_records_tail``), so the
+        head is stored with the append. Declines (None) when the tail does not continue this
+        tree or adds nothing; the head is then signed after the commit (:meth:`receipt`)."""
+
+        def sign(tail: LogTail) -> TreeHeadRow | None:
+            have = self.tree.size - tail.start
+            if have < 0 or have >= len(tail.hashes):
+                return None
+            fresh = tail.hashes[have:]
+            head = TreeHead(
+                log_id=self.log_id,
+                size=self.tree.size + len(fresh),
+                root=self.tree.root_extended(fresh),
+                timestamp_ms=int(now * 1000),
+            )
+            signed = sign_tree_head(head, self.settings.log_key)
+            return TreeHeadRow(head.size, signed.head_bytes, signed.signature, now)
+
+        return sign
+
+    def adopt(self, tail: LogTail | None, head: TreeHeadRow | None) -> TreeHeadRow | None:
+        """After the appending transaction committed: absorb its tail and remember the head
+        signed with it. Returns that head if the tree now covers it (for :meth:`receipt`)."""
+        if tail is not None:
+            self.absorb(tail)
+        if head is None or head.size > self.tree.size:
+            return None
+        if self._head is None or head.size >= self._head[0]:
+            self._head = (head.size, SignedTreeHead(head.head, head.signature))
+        return head
+
     async def load(self, store: Store) -> None:
         """Rebuild the tree at start-up and check it against the latest signed head.
 
@@ -184,15 +217,26 @@ class RecordsLog:
         return self._head
 
     async def receipt(
-        self, store: Store, record_id: str, index: int, now: float, known_size: int = 0
+        self,
+        store: Store,
+        record_id: str,
+        index: int,
+        now: float,
+        known_size: int = 0,
+        head: TreeHeadRow | None = None,
     ) -> RecordReceipt:
         """Leaf index, signed head, inclusion proof and, when the client told us the largest
         size it verified, the consistency proof from there (RFC 9162 §2.1.4).
 
-        Call :meth:`absorb` with the tail of the append first to save a read: the head then
-        covers at least ``index`` and ``known_size`` without asking the store.
+        ``head``: the head stored with the append (:meth:`adopt`); used when it covers
+        ``index`` and ``known_size``. Otherwise call :meth:`absorb` with the tail of the append
+        first to save a read: the head then covers both without asking the store.
         """
-        size, signed = await self.signed_head(store, now, covering=max(index + 1, known_size))
+        if head is not None and head.size > index and head.size >= known_size:
+            size, signed = head.size, SignedTreeHead(head.head, head.signature)
+        else:
+            covering = max(index + 1, known_size)
+            size, signed = await self.signed_head(store, now, covering=covering)
         proof = self.tree.inclusion_proof(index, size)
         consistency: list[bytes] = []
         if 0 < known_size < size:

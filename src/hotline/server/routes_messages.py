@@ -151,18 +151,18 @@ async def store_message(
         record=record,
         outbound=queued,
         tail_from=records.tree.size if records is not None else 0,
+        sign_head=records.head_signer(now) if records is not None else None,
     )
     state.hub.notify([item.device_id for item in items])
     if queued:
         state.outbound_wakeup.set()
     if records is None or record is None:
         return done.stored, None
-    if done.tail is not None:
-        records.absorb(done.tail)
+    head = records.adopt(done.tail, done.head)
     if done.record_index is None:
         return done.stored, None
     receipt = await records.receipt(
-        state.store, record.record_id, done.record_index, now, body.known_tree_size
+        state.store, record.record_id, done.record_index, now, body.known_tree_size, head
     )
     return done.stored, receipt
 

@@ -31,13 +31,15 @@ async def submit(request: Request) -> Response:
         for text in body.leaves
     ]
     now = state.now()
-    # The append reads back the log tail, so the receipts' head needs no further read.
-    appended = await state.store.append_records_tail(leaves, now, records.tree.size)
-    records.absorb(appended.tail)
-    indices = appended.indices
+    # The append reads back the log tail and stores the head signed over it: the receipts
+    # need no further read or write.
+    appended = await state.store.append_records_tail(
+        leaves, now, records.tree.size, records.head_signer(now)
+    )
+    head = records.adopt(appended.tail, appended.head)
     receipts = [
-        await records.receipt(state.store, leaf.record_id, index, now, body.known_size)
-        for leaf, index in zip(leaves, indices, strict=True)
+        await records.receipt(state.store, leaf.record_id, index, now, body.known_size, head)
+        for leaf, index in zip(leaves, appended.indices, strict=True)
     ]
     return ok(RecordsResponse(receipts=receipts), status=201)
 

@@ -9,6 +9,7 @@ Times are POSIX seconds (``float``) passed in by the caller: the store never rea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -170,12 +171,21 @@ class LogTail:
     hashes: list[bytes]
 
 
+#: Signs, inside an appending transaction, the tree head of the log as extended by the tail
+#: just read (the caller keeps the tree and the key; the store only stores the head, in the same
+#: transaction, so an append costs one write instead of two). None: it cannot (the tail does not
+#: continue the caller's tree), and the head is signed after the commit as before.
+HeadSigner = Callable[[LogTail], "TreeHeadRow | None"]
+
+
 @dataclass(frozen=True, slots=True)
 class Appended:
-    """What :meth:`LogStore.append_records_tail` did: indices of the leaves, and the tail."""
+    """What :meth:`LogStore.append_records_tail` did: indices of the leaves, the tail and the
+    tree head signed and stored with them (None when no signer was given or it declined)."""
 
     indices: list[int]
     tail: LogTail
+    head: TreeHeadRow | None = None
 
 
 class LogStore(Protocol):
@@ -192,11 +202,16 @@ class LogStore(Protocol):
         """
 
     async def append_records_tail(
-        self, leaves: list[LogLeaf], now: float, tail_from: int
+        self,
+        leaves: list[LogLeaf],
+        now: float,
+        tail_from: int,
+        sign_head: HeadSigner | None = None,
     ) -> Appended:
         """:meth:`append_records`, and in the same transaction the leaf hashes from index
         ``tail_from`` up to the largest index of ``leaves`` (at most :data:`MAX_TAIL`; empty
-        if ``tail_from`` is past it).
+        if ``tail_from`` is past it) and, with ``sign_head``, the head it signs over that tail
+        stored as :meth:`put_tree_head` would.
 
         Raises:
             AlreadyExists: as :meth:`append_records` (nothing appended).
@@ -266,6 +281,7 @@ class Enqueued:
     stored: bool
     record_index: int | None
     tail: LogTail | None
+    head: TreeHeadRow | None = None
 
 
 class FederationStore(Protocol):
@@ -626,9 +642,11 @@ class Store(LogStore, FederationStore, DeviceLinkStore, GroupStore, DelegationSt
         record: LogLeaf | None = None,
         outbound: list[OutboundItem] | None = None,
         tail_from: int = 0,
+        sign_head: HeadSigner | None = None,
     ) -> Enqueued:
         """:meth:`enqueue`, answering in the same transaction with the record's log index and
         the log tail from ``tail_from`` (see :class:`LogTail`); both None without a record.
+        With ``sign_head``, the head it signs over the tail is stored in the same transaction.
 
         A retried message (id seen before) stores nothing and returns the index the record
         got the first time (``None`` if it is not in the log) and no tail.

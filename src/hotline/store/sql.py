@@ -44,6 +44,7 @@ from hotline.store.base import (
     DeliveryRow,
     DeviceRow,
     Enqueued,
+    HeadSigner,
     InviteRow,
     LogLeaf,
     OutboundItem,
@@ -67,7 +68,7 @@ from hotline.store.sql_delegation import SqlDelegationMixin
 from hotline.store.sql_device_links import SqlDeviceLinkMixin
 from hotline.store.sql_federation import SqlFederationMixin, queue_in
 from hotline.store.sql_groups import SqlGroupMixin
-from hotline.store.sql_log import SqlLogMixin, append_in, tail_in
+from hotline.store.sql_log import SqlLogMixin, append_in, sign_head_in, tail_in
 from hotline.wire.errors import (
     AlreadyExists,
     ChallengeInvalid,
@@ -559,6 +560,7 @@ class SqlStore(
         record: LogLeaf | None = None,
         outbound: list[OutboundItem] | None = None,
         tail_from: int = 0,
+        sign_head: HeadSigner | None = None,
     ) -> Enqueued:
         """:meth:`enqueue` answering with the record's index and the log tail (one transaction).
 
@@ -575,7 +577,8 @@ class SqlStore(
                 found = await conn.scalar(prepared.LOG_INDEX_OF, {"record_id": record.record_id})
                 return Enqueued(False, None if found is None else int(found), None)
             assert index is not None
-            return Enqueued(True, index, await tail_in(conn, tail_from, index + 1))
+            tail = await tail_in(conn, tail_from, index + 1)
+            return Enqueued(True, index, tail, await sign_head_in(conn, tail, sign_head))
 
     async def _enqueue_in(
         self,

@@ -15,7 +15,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hotline.store import prepared
-from hotline.store.base import MAX_TAIL, Appended, LogEntryRow, LogLeaf, LogTail, TreeHeadRow
+from hotline.store.base import (
+    MAX_TAIL,
+    Appended,
+    HeadSigner,
+    LogEntryRow,
+    LogLeaf,
+    LogTail,
+    TreeHeadRow,
+)
 from hotline.store.queries import insert_if_new
 from hotline.store.schema import log_entries, log_state, tree_heads
 from hotline.wire.errors import AlreadyExists, HotlineError
@@ -75,6 +83,34 @@ async def tail_in(conn: AsyncConnection, start: int, end: int) -> LogTail:
     return LogTail(start, [bytes(r.leaf_hash) for r in rows])
 
 
+async def put_head_in(conn: AsyncConnection, head: TreeHeadRow) -> TreeHeadRow:
+    """Store a signed head unless one of that size exists; returns the stored one."""
+    inserted = await insert_if_new(
+        conn,
+        tree_heads,
+        {
+            "size": head.size,
+            "head": head.head,
+            "signature": head.signature,
+            "created_at": head.created_at,
+        },
+    )
+    if inserted:
+        return head
+    row = (await conn.execute(select(tree_heads).where(tree_heads.c.size == head.size))).one()
+    return _head(row)
+
+
+async def sign_head_in(
+    conn: AsyncConnection, tail: LogTail, sign_head: HeadSigner | None
+) -> TreeHeadRow | None:
+    """The head ``sign_head`` signs over ``tail``, stored in the appending transaction."""
+    if sign_head is None:
+        return None
+    head = sign_head(tail)
+    return None if head is None else await put_head_in(conn, head)
+
+
 class SqlLogMixin:
     """Records-log methods of the SQL store (see :class:`hotline.store.base.LogStore`)."""
 
@@ -86,14 +122,19 @@ class SqlLogMixin:
             return await append_in(conn, leaves, now)
 
     async def append_records_tail(
-        self: _HasTx, leaves: list[LogLeaf], now: float, tail_from: int
+        self: _HasTx,
+        leaves: list[LogLeaf],
+        now: float,
+        tail_from: int,
+        sign_head: HeadSigner | None = None,
     ) -> Appended:
         if not leaves:
             return Appended([], LogTail(max(tail_from, 0), []))
         conflict = AlreadyExists("a record id is already in the log")
         async with self._tx(conflict=conflict) as conn:
             indices = await append_in(conn, leaves, now)
-            return Appended(indices, await tail_in(conn, tail_from, max(indices) + 1))
+            tail = await tail_in(conn, tail_from, max(indices) + 1)
+            return Appended(indices, tail, await sign_head_in(conn, tail, sign_head))
 
     async def record_index(self: _HasTx, record_id: str) -> int | None:
         async with self._tx(read_only=True) as conn:
@@ -139,22 +180,7 @@ class SqlLogMixin:
 
     async def put_tree_head(self: _HasTx, head: TreeHeadRow) -> TreeHeadRow:
         async with self._tx() as conn:
-            inserted = await insert_if_new(
-                conn,
-                tree_heads,
-                {
-                    "size": head.size,
-                    "head": head.head,
-                    "signature": head.signature,
-                    "created_at": head.created_at,
-                },
-            )
-            if inserted:
-                return head
-            row = (
-                await conn.execute(select(tree_heads).where(tree_heads.c.size == head.size))
-            ).one()
-            return _head(row)
+            return await put_head_in(conn, head)
 
     async def tree_heads(
         self: _HasTx, after_size: int = -1, limit: int = 1000
@@ -185,4 +211,4 @@ def _head(row: object) -> TreeHeadRow:
     )
 
 
-__all__ = ["AsyncIterator", "SqlLogMixin", "append_in", "tail_in"]
+__all__ = ["AsyncIterator", "SqlLogMixin", "append_in", "put_head_in", "sign_head_in", "tail_in"]
