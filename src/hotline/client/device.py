@@ -41,6 +41,7 @@ from hotline.client.group_state import peer_state
 from hotline.client.groups import Groups
 from hotline.client.keystore import Keystore
 from hotline.client.sas_flow import SasFlow, SasFlows
+from hotline.client.session_cache import SessionCache
 from hotline.client.state import (
     ClientState,
     ContactState,
@@ -107,6 +108,8 @@ class HotlineClient:
         self._tx_lock = asyncio.Lock()
         #: the account as last committed: (its pickle in the keystore, the open account)
         self._account: tuple[str, DeviceAccount] | None = None
+        #: Olm sessions kept open between operations, keyed by their pickles in the state
+        self.sessions = SessionCache(keystore.pickle_key)
         self.sas = SasFlows(self)
         self._policy_checked_at = float("-inf")
         self.server.relogin = self.login
@@ -222,7 +225,12 @@ class HotlineClient:
                 account = kept[1]
             else:
                 account = DeviceAccount.from_pickle(loaded, self.keystore.pickle_key)
-            yield state, account
+            try:
+                yield state, account
+            except BaseException:
+                # Sessions used in this transaction are kept under pickles it never saved.
+                self.sessions.clear()
+                raise
             if account.changed or state.account_pickle != loaded:
                 state.account_pickle = account.pickle(self.keystore.pickle_key)
             self._account = (state.account_pickle, account)
@@ -709,7 +717,7 @@ class HotlineClient:
     ) -> api.SendRequest | None:
         """Encrypt ``plaintext`` for every current device (None: there is no device to address)."""
         targets = await self._targets(state, account, to, on_behalf_of, refresh=refresh)
-        ciphertexts = channel.encrypt_for_all(state, self.keystore.pickle_key, targets, plaintext)
+        ciphertexts = channel.encrypt_for_all(state, self.sessions, targets, plaintext)
         if not ciphertexts:
             return None  # a principal whose only device is this one, writing to itself
         return api.SendRequest(
@@ -957,7 +965,7 @@ class HotlineClient:
             channel.start_session(
                 state,
                 account,
-                self.keystore.pickle_key,
+                self.sessions,
                 handle,
                 device.device_id,
                 b64d(device.curve25519),
