@@ -158,3 +158,19 @@ def olm_restores(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(OlmSession, "from_pickle", classmethod(counting))
     return seen
+
+
+@pytest.fixture
+def olm_pickles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every ``OlmSession.pickle`` made while the test runs."""
+    from hotline.crypto.olm import OlmSession
+
+    made: list[str] = []
+    original = OlmSession.pickle
+
+    def counting(session: OlmSession, key: bytes) -> str:
+        made.append(original(session, key))
+        return made[-1]
+
+    monkeypatch.setattr(OlmSession, "pickle", counting)
+    return made

@@ -169,3 +169,75 @@ def test_default_bound() -> None:
     assert SessionCache(PICKLE_KEY).capacity == MAX_OPEN_SESSIONS
     with pytest.raises(ValueError):
         SessionCache(PICKLE_KEY, capacity=0)
+
+
+def test_a_transaction_pickles_each_session_once(olm_pickles: list[str]) -> None:
+    alice, bob = channel_pair()
+    olm_pickles.clear()
+    alice.sessions.begin()
+    messages = [send(alice, bob, b"batch %d" % i) for i in range(10)]
+    alice.sessions.write_back(alice.state)
+    alice.sessions.end()
+    assert len(olm_pickles) == 1  # ten encrypts, one pickle
+    bob.sessions.begin()
+    before = stored(bob, alice)
+    assert [receive(bob, alice, m) for m in messages] == [b"batch %d" % i for i in range(10)]
+    assert stored(bob, alice) == before  # the state keeps its pickle until the write-back
+    bob.sessions.write_back(bob.state)
+    bob.sessions.end()
+    assert len(olm_pickles) == 2  # ten decrypts, one pickle
+    assert stored(bob, alice) != before
+    assert_truthful(alice.sessions)
+    assert_truthful(bob.sessions)
+    assert receive(alice, bob, send(bob, alice, b"reply")) == b"reply"
+
+
+def test_an_abandoned_transaction_leaves_the_saved_sessions_in_use() -> None:
+    alice, bob = channel_pair()
+    messages = [send(alice, bob, b"again %d" % i) for i in range(3)]
+    bob.sessions.begin()
+    assert [receive(bob, alice, m) for m in messages] == [b"again %d" % i for i in range(3)]
+    bob.sessions.abandon()  # the transaction failed: its state is not saved
+    bob.sessions.end()
+    assert len(bob.sessions) == 0
+    # The state still holds the pickle from before: the same messages decrypt again.
+    assert [receive(bob, alice, m) for m in messages] == [b"again %d" % i for i in range(3)]
+
+
+def forged_for(alice: Side, bob: Side, corruption: str) -> tuple[OlmMessage, OlmMessage]:
+    """A genuine message of Alice's current chain, and a forgery of the kind named."""
+    genuine = send(alice, bob, b"genuine")
+    if corruption == "same chain":
+        raw = bytearray(genuine.ciphertext)
+        raw[-3] ^= 1  # in the MAC: the ratchet key stays Alice's
+        forged = OlmMessage(genuine.message_type, bytes(raw))
+        assert forged.ratchet_key == genuine.ratchet_key
+        return genuine, forged
+    stranger, victim = channel_pair()
+    assert receive(victim, stranger, send(stranger, victim, b"stranger's new chain")) != b""
+    return genuine, send(stranger, victim, b"a chain bob does not know")
+
+
+@pytest.mark.parametrize("corruption", ["same chain", "unknown chain"])
+def test_failed_decrypt_in_a_transaction_stores_the_state_before_it(
+    corruption: str, olm_pickles: list[str]
+) -> None:
+    alice, bob = channel_pair()
+    assert receive(alice, bob, send(bob, alice, b"bob speaks last")) == b"bob speaks last"
+    first = send(alice, bob, b"first of a new chain")
+    genuine, forged = forged_for(alice, bob, corruption)
+    bob.sessions.begin()
+    assert receive(bob, alice, first) == b"first of a new chain"  # Bob's reply is pending now
+    key = channel.session_key(alice.handle, alice.device_id)
+    expected = bob.sessions.take(bob.state.sessions[key].pickles[0]).pickle(PICKLE_KEY)
+    olm_pickles.clear()
+    with pytest.raises(DecryptionFailed):
+        receive(bob, alice, forged)
+    if corruption == "same chain":
+        assert olm_pickles == []  # proven unchanged: tried as it was, no pickle needed
+    bob.sessions.write_back(bob.state)
+    bob.sessions.end()
+    assert stored(bob, alice)[0] == expected  # what a pickle per operation would have stored
+    assert_truthful(bob.sessions)
+    assert receive(bob, alice, genuine) == b"genuine"
+    assert receive(alice, bob, send(bob, alice, b"reply")) == b"reply"

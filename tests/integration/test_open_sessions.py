@@ -133,3 +133,20 @@ async def test_forged_message_leaves_the_session_able_to_decrypt(
     assert stored_pickles(ottawa) == before
     assert_nothing_ahead_of_the_keystore(ottawa)
     assert texts(await ottawa.sync()) == ["genuine"]
+
+
+async def test_a_batch_pickles_the_session_once(
+    connected_pair: tuple[HotlineClient, HotlineClient], olm_pickles: list[str]
+) -> None:
+    washington, ottawa = connected_pair
+    sent = [f"batch {i}" for i in range(5)]
+    for text in sent:
+        await washington.send_text(ottawa.handle, text)
+    olm_pickles.clear()
+    # One mailbox batch, one transaction: five decrypts and the delivery receipt's encrypt,
+    # all on the one session with Washington's device, pickled once before the state is saved.
+    assert texts(await ottawa.sync()) == sent
+    assert len(olm_pickles) == 1
+    assert_nothing_ahead_of_the_keystore(ottawa)
+    events = await washington.sync()
+    assert ("receipt", "delivered") in [(e.kind, e.text) for e in events]

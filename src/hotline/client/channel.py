@@ -5,10 +5,15 @@ known for the sender device and, for a pre-key message from a new session, creat
 sender's Curve25519 key taken from its *verified* device list.
 
 Sessions stay open between operations in the client's :class:`SessionCache`, keyed by the
-exact pickle the state holds; a pickle the cache does not hold is restored. A failed decryption
-leaves every stored session unchanged: the object it was tried on is not put back (vodozemac
-may have changed it: a message naming an unknown ratchet key makes a pending sending ratchet
-active, with a fresh key, before its MAC fails), so the next use restores it from its pickle.
+exact pickle the state holds; a pickle the cache does not hold is restored. In a transaction a
+used session is pickled into the state once, when the transaction ends.
+
+A failed decryption leaves every stored session unchanged. vodozemac may change a session a
+decrypt fails on (a message naming an unknown ratchet key makes a pending sending ratchet
+active, with a fresh key, before its MAC fails), so the object it was tried on is not put back
+and is restored from its pickle when next used; a session with advances not yet pickled is
+first pickled into the state, unless the message is of the chain it decrypted last or its
+sending ratchet is active — then vodozemac commits nothing unless the MAC verifies.
 """
 
 from __future__ import annotations
@@ -74,7 +79,7 @@ def encrypt_for(
     entry = state.sessions[session_key(handle, device_id)]
     session = sessions.take(entry.pickles[0])
     message = session.encrypt(plaintext)
-    entry.pickles[0] = sessions.keep(session)
+    entry.pickles[0] = sessions.encrypted(entry.pickles[0], session)
     return message
 
 
@@ -100,18 +105,21 @@ def decrypt_from(
     if entry is not None:
         if curve25519 is not None and b64d(entry.peer_curve25519) != curve25519:
             raise DecryptionFailed()
-        for index, pickle in enumerate(entry.pickles):
-            session = sessions.take(pickle)
+        ratchet_key = message.ratchet_key
+        for index, stored in enumerate(entry.pickles):
+            session = sessions.take(stored)
             if message.is_pre_key and not session.matches(message):
-                sessions.put_back(pickle, session)  # matching reads, never changes, a session
+                sessions.put_back(stored, session)  # matching reads, never changes, a session
                 continue
+            pickle = stored if sessions.may_try(stored, ratchet_key) else sessions.save(stored)
+            entry.pickles[index] = pickle
             try:
                 plaintext = session.decrypt(message)
             except DecryptionFailed:
-                continue  # not put back: restored from its pickle when next used
+                continue  # not put back (unless proven unchanged): restored when next used
             # The session that worked becomes the one we send with.
             del entry.pickles[index]
-            entry.pickles.insert(0, sessions.keep(session))
+            entry.pickles.insert(0, sessions.decrypted(pickle, session, ratchet_key))
             return plaintext
     if not message.is_pre_key or curve25519 is None:
         raise DecryptionFailed()

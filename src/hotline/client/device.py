@@ -216,7 +216,9 @@ class HotlineClient:
         The account stays open between transactions while the keystore holds the pickle it
         was opened from (the state is read from disk each time: another process's change is
         seen), and is pickled again only when keys were generated, published or used —
-        unpickling and pickling it cost ~1.5 ms, more than the rest of a transaction.
+        unpickling and pickling it cost ~1.5 ms, more than the rest of a transaction. Olm
+        sessions stay open the same way (``self.sessions``); each one the transaction used is
+        pickled into the state once, before it is saved.
         """
         async with self._tx_lock, self.keystore.transaction() as state:
             kept, self._account = self._account, None  # dropped unless this one succeeds
@@ -225,15 +227,25 @@ class HotlineClient:
                 account = kept[1]
             else:
                 account = DeviceAccount.from_pickle(loaded, self.keystore.pickle_key)
+            self.sessions.begin()
             try:
                 yield state, account
+                self.sessions.write_back(state)  # each session used: pickled once, saved below
             except BaseException:
-                # Sessions used in this transaction are kept under pickles it never saved.
-                self.sessions.clear()
+                self.sessions.abandon()  # nothing ahead of the keystore stays open
                 raise
+            finally:
+                self.sessions.end()
             if account.changed or state.account_pickle != loaded:
                 state.account_pickle = account.pickle(self.keystore.pickle_key)
             self._account = (state.account_pickle, account)
+
+    def _save_now(self, state: ClientState) -> None:
+        """Save the state in the middle of a transaction (an error follows, which may end it),
+        with the sessions it used so far pickled in: their ratchets moved on and what they
+        encrypted may be out already."""
+        self.sessions.write_back(state)
+        self.keystore.save(state)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -446,7 +458,7 @@ class HotlineClient:
                 else:
                     state.contacts[payload.handle] = previous
                 await self._upload_allowlist(state)
-                self.keystore.save(state)  # keeps the record of the attempt, pending
+                self._save_now(state)  # keeps the record of the attempt, pending
                 raise
         return contact
 
@@ -922,7 +934,7 @@ class HotlineClient:
         if b64d(reply.identity_key) != pinned:
             if contact is not None:
                 contact.changed_identity_key = reply.identity_key
-                self.keystore.save(state)
+                self._save_now(state)
             raise IdentityChanged(
                 f"{handle}'s identity key changed"
                 + (" (this contact was verified!)" if contact and contact.verified else "")
