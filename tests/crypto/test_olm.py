@@ -9,7 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hotline.crypto.identity import DOMAIN_AUTH, DOMAIN_ONE_TIME_KEY
-from hotline.crypto.olm import DeviceAccount, OlmMessage, OlmSession, verify_device_signature
+from hotline.crypto.olm import (
+    DeviceAccount,
+    OlmMessage,
+    OlmSession,
+    _scan_ratchet_key,
+    verify_device_signature,
+)
 from hotline.wire.errors import (
     BadSignature,
     CorruptState,
@@ -140,6 +146,18 @@ def test_ratchet_key_names_the_chain():
 def test_ratchet_key_of_any_bytes_is_none_or_32_bytes(body):
     key = OlmMessage(1, body).ratchet_key
     assert key is None or len(key) == 32
+
+
+@given(st.lists(st.tuples(st.integers(0, 600), st.integers(1, 255)), max_size=3), st.integers(0, 9))
+@settings(max_examples=300, deadline=None)
+def test_ratchet_key_fast_path_agrees_with_the_field_scan(flips, cut):
+    a, _, _ = pending_reply_pair()
+    body = bytearray(a.encrypt(b"a message of some length").ciphertext)
+    for index, mask in flips:
+        body[index % len(body)] ^= mask
+    body = body[: len(body) - cut]
+    scanned = _scan_ratchet_key(bytes(body[1:-8])) if len(body) > 9 and body[0] == 3 else None
+    assert OlmMessage(1, bytes(body)).ratchet_key == scanned
 
 
 def test_failed_decrypt_of_an_unknown_chain_can_change_a_pending_session():

@@ -22,7 +22,7 @@ from hotline.client.session_cache import SessionCache
 from hotline.client.state import ClientState, SessionState
 from hotline.crypto.olm import DeviceAccount, OlmMessage, OlmSession
 from hotline.wire import api
-from hotline.wire.encoding import b64d, b64e
+from hotline.wire.encoding import b64e
 from hotline.wire.errors import DecryptionFailed
 from hotline.wire.lists import DeviceKeys
 
@@ -103,7 +103,8 @@ def decrypt_from(
     key = session_key(handle, device_id)
     entry = state.sessions.get(key)
     if entry is not None:
-        if curve25519 is not None and b64d(entry.peer_curve25519) != curve25519:
+        # (compared in the form stored: encoding 32 bytes is cheaper than decoding them)
+        if curve25519 is not None and entry.peer_curve25519 != b64e(curve25519):
             raise DecryptionFailed()
         ratchet_key = message.ratchet_key
         for index, stored in enumerate(entry.pickles):

@@ -99,7 +99,23 @@ def _ratchet_key(body: bytes) -> bytes | None:
     or None unless the message holds exactly one, 32 bytes long, in fields that all parse."""
     if len(body) <= 1 + _MAC_SIZE or body[0] != _MESSAGE_VERSION:
         return None
-    fields, pos, found = body[1:-_MAC_SIZE], 0, []
+    end = len(body) - _MAC_SIZE
+    # The layout vodozemac writes: ratchet key, chain index, ciphertext up to the MAC.
+    if body[1:3] == b"\x0a\x20" and end > 35 and body[35] == 0x10:
+        try:
+            _, pos = _varint(body, 36)
+            if pos < end and body[pos] == 0x22:
+                size, pos = _varint(body, pos + 1)
+                if pos + size == end:
+                    return body[3:35]
+        except ValueError:
+            pass
+    return _scan_ratchet_key(body[1:end])
+
+
+def _scan_ratchet_key(fields: bytes) -> bytes | None:
+    """The one 32-byte field 1 among Olm's protobuf-style fields (any order), else None."""
+    pos, found = 0, []
     try:
         while pos < len(fields):
             tag, pos = _varint(fields, pos)
