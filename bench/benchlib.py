@@ -33,6 +33,57 @@ RESULTS_DIR = BENCH_DIR / "results"
 Table = dict[str, Any]
 
 
+#: issue 6: the client's Olm (``client/channel.py``) at most this many times raw vodozemac's
+#: time per encrypt+decrypt round trip
+OLM_TARGET_RATIO = 1.5
+#: messages per keystore transaction for the amortised Olm figure (one mailbox batch)
+OLM_BATCH = 10
+#: the Olm round-trip variants of ``messages.measure_ceiling``: result key and label
+OLM_VARIANTS = (
+    ("raw_vodozemac", "raw `vodozemac.Session`"),
+    ("hotline_wrappers", "`hotline.crypto.olm.OlmSession` wrappers"),
+    (
+        "wrappers_with_pickling",
+        "wrappers + unpickle/re-pickle per operation (`channel.py` before sessions stayed open)",
+    ),
+    (
+        "channel_sessions_open",
+        "`channel.py` now, one message per transaction: session open, one pickle per side",
+    ),
+    (
+        "channel_batch",
+        f"`channel.py` now, {OLM_BATCH} messages per transaction: session open, one pickle "
+        "per side",
+    ),
+)
+
+
+def olm_ratios(olm: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], float]]:
+    """Each Olm variant measured: label, figures, and its time per round trip over raw's."""
+    raw = olm["raw_vodozemac"]["us_per_round_trip"]
+    for key, label in OLM_VARIANTS:
+        if key in olm:
+            yield label, olm[key], olm[key]["us_per_round_trip"] / raw
+
+
+def olm_target_lines(olm: dict[str, Any]) -> list[str]:
+    """Whether the client's Olm meets issue 6's target, stated from the measured figures."""
+    raw = olm["raw_vodozemac"]["us_per_round_trip"]
+    lines = []
+    for label, fig, ratio in olm_ratios(olm):
+        if ratio == 1.0 and fig is olm["raw_vodozemac"]:
+            continue
+        line = (
+            f"Olm, {label}: {fig['us_per_round_trip']:.1f} µs per round trip = {ratio:.2f}x raw "
+            f"vodozemac ({raw:.1f} µs)"
+        )
+        if "channel.py" in label:
+            verdict = "met" if ratio <= OLM_TARGET_RATIO else "**not met**"
+            line += f"; issue 6 target (at most {OLM_TARGET_RATIO}x): {verdict}"
+        lines.append(line + ".")
+    return lines
+
+
 def cpu_model() -> str:
     """The CPU model name from ``/proc/cpuinfo`` (Linux), else what ``platform`` knows."""
     try:

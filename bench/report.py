@@ -8,7 +8,8 @@ Each benchmark gets one section, in file-name order. A document carries ``title`
 When ``hotline_pairs.json`` and ``synapse.json`` are both there, a comparison section comes first:
 Hotline beside Synapse at equal (N pairs, M messages), their ratio, Hotline's rates as fractions of
 the ceilings in ``ceilings.json``, and PNG plots (matplotlib, in ``<results>/plots/``) of latency
-percentiles and throughput per N.
+percentiles and throughput per N. Then the client's Olm beside raw vodozemac per round trip
+(``ceilings.json``, else ``messages.json``), with issue 6's target (at most 1.5x) met or not.
 
 Usage: ``python bench/report.py [--results DIR] [--out FILE]``.
 """
@@ -21,6 +22,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from benchlib import OLM_TARGET_RATIO, olm_ratios, olm_target_lines
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_RESULTS = BENCH_DIR / "results"
@@ -496,15 +499,42 @@ def comparison(docs: dict[str, dict[str, Any]], results_dir: Path, out: Path) ->
         yield ""
 
 
+def olm_section(docs: dict[str, dict[str, Any]]) -> Iterator[str]:
+    """The client's Olm beside raw vodozemac, per round trip (issue 6: at most 1.5x)."""
+    doc = docs.get("ceilings") or docs.get("messages")
+    if doc is None:
+        return
+    results = doc["results"]
+    olm = results.get("olm") or results.get("ceiling")
+    if not olm:
+        return
+    yield f"## Client Olm beside raw vodozemac (issue 6 target: at most {OLM_TARGET_RATIO}x)"
+    yield ""
+    yield from markdown_table(
+        ["variant", "µs/round trip", "x raw"],
+        [[label, fig["us_per_round_trip"], ratio] for label, fig, ratio in olm_ratios(olm)],
+    )
+    yield ""
+    for line in olm_target_lines(olm):
+        yield f"- {line}"
+    yield ""
+    yield (
+        f"From `{doc['name']}.json` (measured {doc.get('timestamp', '?')}, source "
+        f"{doc.get('source', '?')}): one encrypt+decrypt round trip on an established session,"
+        " one direction, one thread; x raw is the time per round trip over raw vodozemac's."
+    )
+    yield ""
+
+
 def render(results_dir: Path, out: Path = DEFAULT_OUT) -> str:
     paths = sorted(results_dir.glob("*.json"))
     docs = [json.loads(p.read_text()) for p in paths]
     lines = [HEADER]
     if not docs:
         lines.append(f"No results yet in `{results_dir.name}/`.\n")
-    lines.extend(
-        comparison({p.stem: d for p, d in zip(paths, docs, strict=True)}, results_dir, out)
-    )
+    by_name = {p.stem: d for p, d in zip(paths, docs, strict=True)}
+    lines.extend(comparison(by_name, results_dir, out))
+    lines.extend(olm_section(by_name))
     for doc in docs:
         lines.extend(section(doc))
     return "\n".join(lines).rstrip() + "\n"

@@ -142,3 +142,35 @@ async def store(backend: str, _store_target: str) -> AsyncIterator[SqlStore]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+def olm_restores(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every pickle restored with ``OlmSession.from_pickle`` while the test runs."""
+    from hotline.crypto.olm import OlmSession
+
+    seen: list[str] = []
+    original = OlmSession.from_pickle.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[OlmSession], pickle: str, key: bytes) -> OlmSession:
+        seen.append(pickle)
+        return original(cls, pickle, key)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(OlmSession, "from_pickle", classmethod(counting))
+    return seen
+
+
+@pytest.fixture
+def olm_pickles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every ``OlmSession.pickle`` made while the test runs."""
+    from hotline.crypto.olm import OlmSession
+
+    made: list[str] = []
+    original = OlmSession.pickle
+
+    def counting(session: OlmSession, key: bytes) -> str:
+        made.append(original(session, key))
+        return made[-1]
+
+    monkeypatch.setattr(OlmSession, "pickle", counting)
+    return made

@@ -126,7 +126,7 @@ async def test_removed_device_cannot_decrypt_anything_sent_afterwards(
                 channel.decrypt_from(
                     state,
                     account,
-                    phone.keystore.pickle_key,
+                    phone.sessions,
                     ottawa.handle,
                     ottawa.device_id,
                     None,

@@ -2,16 +2,27 @@
 
 Encrypting for a device uses its most recently used session; decrypting tries every session
 known for the sender device and, for a pre-key message from a new session, creates one from the
-sender's Curve25519 key taken from its *verified* device list. A failed decryption leaves every
-stored session unchanged (the session objects are restored from pickles for each attempt).
+sender's Curve25519 key taken from its *verified* device list.
+
+Sessions stay open between operations in the client's :class:`SessionCache`, keyed by the
+exact pickle the state holds; a pickle the cache does not hold is restored. In a transaction a
+used session is pickled into the state once, when the transaction ends.
+
+A failed decryption leaves every stored session unchanged. vodozemac may change a session a
+decrypt fails on (a message naming an unknown ratchet key makes a pending sending ratchet
+active, with a fresh key, before its MAC fails), so the object it was tried on is not put back
+and is restored from its pickle when next used; a session with advances not yet pickled is
+first pickled into the state, unless the message is of the chain it decrypted last or its
+sending ratchet is active — then vodozemac commits nothing unless the MAC verifies.
 """
 
 from __future__ import annotations
 
+from hotline.client.session_cache import SessionCache
 from hotline.client.state import ClientState, SessionState
 from hotline.crypto.olm import DeviceAccount, OlmMessage, OlmSession
 from hotline.wire import api
-from hotline.wire.encoding import b64d, b64e
+from hotline.wire.encoding import b64e
 from hotline.wire.errors import DecryptionFailed
 from hotline.wire.lists import DeviceKeys
 
@@ -32,12 +43,12 @@ def _remember(
     key: str,
     curve: bytes,
     session: OlmSession,
-    pickle_key: bytes,
+    sessions: SessionCache,
     *,
     replace_first: bool,
 ) -> None:
     entry = state.sessions.setdefault(key, SessionState(peer_curve25519=b64e(curve)))
-    pickle = session.pickle(pickle_key)
+    pickle = sessions.keep(session)
     if replace_first and entry.pickles:
         entry.pickles[0] = pickle
     else:
@@ -48,7 +59,7 @@ def _remember(
 def start_session(
     state: ClientState,
     account: DeviceAccount,
-    pickle_key: bytes,
+    sessions: SessionCache,
     handle: str,
     device_id: str,
     curve25519: bytes,
@@ -57,25 +68,25 @@ def start_session(
     """Create an outbound session to a device from a claimed (and verified) one-time key."""
     session = account.create_outbound_session(curve25519, one_time_key)
     _remember(
-        state, session_key(handle, device_id), curve25519, session, pickle_key, replace_first=False
+        state, session_key(handle, device_id), curve25519, session, sessions, replace_first=False
     )
 
 
 def encrypt_for(
-    state: ClientState, pickle_key: bytes, handle: str, device_id: str, plaintext: bytes
+    state: ClientState, sessions: SessionCache, handle: str, device_id: str, plaintext: bytes
 ) -> OlmMessage:
     """Encrypt with the newest session to that device. Raises KeyError if there is none."""
     entry = state.sessions[session_key(handle, device_id)]
-    session = OlmSession.from_pickle(entry.pickles[0], pickle_key)
+    session = sessions.take(entry.pickles[0])
     message = session.encrypt(plaintext)
-    entry.pickles[0] = session.pickle(pickle_key)
+    entry.pickles[0] = sessions.encrypted(entry.pickles[0], session)
     return message
 
 
 def decrypt_from(
     state: ClientState,
     account: DeviceAccount,
-    pickle_key: bytes,
+    sessions: SessionCache,
     handle: str,
     device_id: str,
     curve25519: bytes | None,
@@ -92,37 +103,42 @@ def decrypt_from(
     key = session_key(handle, device_id)
     entry = state.sessions.get(key)
     if entry is not None:
-        if curve25519 is not None and b64d(entry.peer_curve25519) != curve25519:
+        # (compared in the form stored: encoding 32 bytes is cheaper than decoding them)
+        if curve25519 is not None and entry.peer_curve25519 != b64e(curve25519):
             raise DecryptionFailed()
-        for index, pickle in enumerate(entry.pickles):
-            session = OlmSession.from_pickle(pickle, pickle_key)
+        ratchet_key = message.ratchet_key
+        for index, stored in enumerate(entry.pickles):
+            session = sessions.take(stored)
             if message.is_pre_key and not session.matches(message):
+                sessions.put_back(stored, session)  # matching reads, never changes, a session
                 continue
+            pickle = stored if sessions.may_try(stored, ratchet_key) else sessions.save(stored)
+            entry.pickles[index] = pickle
             try:
                 plaintext = session.decrypt(message)
             except DecryptionFailed:
-                continue
+                continue  # not put back (unless proven unchanged): restored when next used
             # The session that worked becomes the one we send with.
             del entry.pickles[index]
-            entry.pickles.insert(0, session.pickle(pickle_key))
+            entry.pickles.insert(0, sessions.decrypted(pickle, session, ratchet_key))
             return plaintext
     if not message.is_pre_key or curve25519 is None:
         raise DecryptionFailed()
     session, plaintext = account.create_inbound_session(curve25519, message)
-    _remember(state, key, curve25519, session, pickle_key, replace_first=False)
+    _remember(state, key, curve25519, session, sessions, replace_first=False)
     return plaintext
 
 
 def encrypt_for_all(
     state: ClientState,
-    pickle_key: bytes,
+    sessions: SessionCache,
     targets: list[tuple[str, DeviceKeys]],
     plaintext: bytes,
 ) -> list[api.DeviceCiphertext]:
     """One ciphertext of ``plaintext`` per target device (each must have a session)."""
     ciphertexts = []
     for handle, device in targets:
-        message = encrypt_for(state, pickle_key, handle, device.device_id, plaintext)
+        message = encrypt_for(state, sessions, handle, device.device_id, plaintext)
         ciphertexts.append(
             api.DeviceCiphertext(
                 device_id=device.device_id,

@@ -41,6 +41,7 @@ from hotline.client.group_state import peer_state
 from hotline.client.groups import Groups
 from hotline.client.keystore import Keystore
 from hotline.client.sas_flow import SasFlow, SasFlows
+from hotline.client.session_cache import SessionCache
 from hotline.client.state import (
     ClientState,
     ContactState,
@@ -111,6 +112,8 @@ class HotlineClient:
         #: previous run left behind
         self._unsettled = True
         self._top_up_due = False
+        #: Olm sessions kept open between operations, keyed by their pickles in the state
+        self.sessions = SessionCache(keystore.pickle_key)
         self.sas = SasFlows(self)
         self._policy_checked_at = float("-inf")
         self.server.relogin = self.login
@@ -217,7 +220,9 @@ class HotlineClient:
         The account stays open between transactions while the keystore holds the pickle it
         was opened from (the state is read from disk each time: another process's change is
         seen), and is pickled again only when keys were generated, published or used —
-        unpickling and pickling it cost ~1.5 ms, more than the rest of a transaction.
+        unpickling and pickling it cost ~1.5 ms, more than the rest of a transaction. Olm
+        sessions stay open the same way (``self.sessions``); each one the transaction used is
+        pickled into the state once, before it is saved.
         """
         async with self._tx_lock, self.keystore.transaction() as state:
             kept, self._account = self._account, None  # dropped unless this one succeeds
@@ -226,10 +231,25 @@ class HotlineClient:
                 account = kept[1]
             else:
                 account = DeviceAccount.from_pickle(loaded, self.keystore.pickle_key)
-            yield state, account
+            self.sessions.begin()
+            try:
+                yield state, account
+                self.sessions.write_back(state)  # each session used: pickled once, saved below
+            except BaseException:
+                self.sessions.abandon()  # nothing ahead of the keystore stays open
+                raise
+            finally:
+                self.sessions.end()
             if account.changed or state.account_pickle != loaded:
                 state.account_pickle = account.pickle(self.keystore.pickle_key)
             self._account = (state.account_pickle, account)
+
+    def _save_now(self, state: ClientState) -> None:
+        """Save the state in the middle of a transaction (an error follows, which may end it),
+        with the sessions it used so far pickled in: their ratchets moved on and what they
+        encrypted may be out already."""
+        self.sessions.write_back(state)
+        self.keystore.save(state)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -442,7 +462,7 @@ class HotlineClient:
                 else:
                     state.contacts[payload.handle] = previous
                 await self._upload_allowlist(state)
-                self.keystore.save(state)  # keeps the record of the attempt, pending
+                self._save_now(state)  # keeps the record of the attempt, pending
                 raise
         return contact
 
@@ -713,7 +733,7 @@ class HotlineClient:
     ) -> api.SendRequest | None:
         """Encrypt ``plaintext`` for every current device (None: there is no device to address)."""
         targets = await self._targets(state, account, to, on_behalf_of, refresh=refresh)
-        ciphertexts = channel.encrypt_for_all(state, self.keystore.pickle_key, targets, plaintext)
+        ciphertexts = channel.encrypt_for_all(state, self.sessions, targets, plaintext)
         if not ciphertexts:
             return None  # a principal whose only device is this one, writing to itself
         return api.SendRequest(
@@ -918,7 +938,7 @@ class HotlineClient:
         if b64d(reply.identity_key) != pinned:
             if contact is not None:
                 contact.changed_identity_key = reply.identity_key
-                self.keystore.save(state)
+                self._save_now(state)
             raise IdentityChanged(
                 f"{handle}'s identity key changed"
                 + (" (this contact was verified!)" if contact and contact.verified else "")
@@ -961,7 +981,7 @@ class HotlineClient:
             channel.start_session(
                 state,
                 account,
-                self.keystore.pickle_key,
+                self.sessions,
                 handle,
                 device.device_id,
                 b64d(device.curve25519),

@@ -158,7 +158,7 @@ async def _olm(
     if curve is None:
         return [ClientEvent("warning", sender, f"message from {sender}, not a contact: dropped")]
     plaintext = channel.decrypt_from(
-        state, account, client.keystore.pickle_key, sender, device, curve, decode_olm(item)
+        state, account, client.sessions, sender, device, curve, decode_olm(item)
     )
     envelope = decode_envelope(plaintext)
     delegated = concerns_delegation(state, envelope)  # checked by delegation_view itself

@@ -10,10 +10,16 @@ Key sizes (all raw bytes at this boundary):
 * device Ed25519 signing key: 32 bytes; device signature: 64 bytes;
 * pickle key (the keystore-derived key that encrypts pickles at rest): exactly 32 bytes.
 
-Failure atomicity: vodozemac commits ratchet state only after a message's MAC verifies (checked
-by ``tests/crypto/test_olm.py::test_failed_decrypt_leaves_session_usable``), so a forged or
-tampered message never corrupts a session and no copy-on-decrypt is needed here. Every
-vodozemac exception is translated into a Hotline error and carries no detail (STYLE.md §7).
+Failure atomicity: vodozemac commits receiving chains and message keys only after a message's
+MAC verifies (checked by ``tests/crypto/test_olm.py::test_failed_decrypt_leaves_session_usable``),
+so a forged or tampered message never corrupts a session and no copy-on-decrypt is needed here.
+One exception, harmless but visible in the pickle: a message naming a ratchet key the session
+does not know, tried while the session's reply is pending, makes vodozemac activate the
+session's sending ratchet (a fresh key of ours, the step the next encrypt takes anyway) before
+the MAC fails (``test_failed_decrypt_of_an_unknown_chain_can_change_a_pending_session``). A
+caller that keeps session objects open must not assume one equals its pickle after a failed
+decrypt unless the message is of the chain it decrypted last (:attr:`OlmMessage.ratchet_key`).
+Every vodozemac exception is translated into a Hotline error and carries no detail (STYLE.md §7).
 """
 
 from __future__ import annotations
@@ -45,6 +51,10 @@ CURVE25519_KEY_SIZE = 32
 ED25519_KEY_SIZE = 32
 MESSAGE_TYPE_PRE_KEY = 0
 MESSAGE_TYPE_NORMAL = 1
+#: Olm spec v1 message layout: version byte, key-value fields, truncated 8-byte MAC
+_MESSAGE_VERSION = 3
+_MAC_SIZE = 8
+_RATCHET_KEY_TAG = 0x0A  # field 1, length-delimited
 
 
 class _AccountWithFallback(Protocol):
@@ -71,6 +81,58 @@ def _unbase64(text: str) -> bytes:
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError) as exc:  # pragma: no cover - vodozemac's own output
         raise CorruptState("vodozemac returned invalid base64") from exc
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while pos < len(data) and shift < 64:
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos, shift = pos + 1, shift + 7
+        if byte < 0x80:
+            return value, pos
+    raise ValueError("bad varint")
+
+
+def _ratchet_key(body: bytes) -> bytes | None:
+    """The sender's ratchet key in a normal Olm message (Olm spec v1, "Olm message format"),
+    or None unless the message holds exactly one, 32 bytes long, in fields that all parse."""
+    if len(body) <= 1 + _MAC_SIZE or body[0] != _MESSAGE_VERSION:
+        return None
+    end = len(body) - _MAC_SIZE
+    # The layout vodozemac writes: ratchet key, chain index, ciphertext up to the MAC.
+    if body[1:3] == b"\x0a\x20" and end > 35 and body[35] == 0x10:
+        try:
+            _, pos = _varint(body, 36)
+            if pos < end and body[pos] == 0x22:
+                size, pos = _varint(body, pos + 1)
+                if pos + size == end:
+                    return body[3:35]
+        except ValueError:
+            pass
+    return _scan_ratchet_key(body[1:end])
+
+
+def _scan_ratchet_key(fields: bytes) -> bytes | None:
+    """The one 32-byte field 1 among Olm's protobuf-style fields (any order), else None."""
+    pos, found = 0, []
+    try:
+        while pos < len(fields):
+            tag, pos = _varint(fields, pos)
+            if tag & 7 == 0:
+                _, pos = _varint(fields, pos)
+            elif tag & 7 == 2:
+                size, pos = _varint(fields, pos)
+                if tag == _RATCHET_KEY_TAG:
+                    found.append(fields[pos : pos + size])
+                pos += size
+            else:
+                return None
+    except ValueError:
+        return None
+    if pos != len(fields) or len(found) != 1 or len(found[0]) != CURVE25519_KEY_SIZE:
+        return None
+    return found[0]
 
 
 def verify_device_signature(
@@ -109,6 +171,12 @@ class OlmMessage:
     def is_pre_key(self) -> bool:
         """True for a pre-key message (type 0)."""
         return self.message_type == MESSAGE_TYPE_PRE_KEY
+
+    @property
+    def ratchet_key(self) -> bytes | None:
+        """The sender's 32-byte ratchet key of a normal message: the receiving chain vodozemac
+        decrypts it with. None for a pre-key message or one that does not parse plainly."""
+        return None if self.is_pre_key else _ratchet_key(self.ciphertext)
 
     @classmethod
     def _from_vodozemac(cls, message: vodozemac.AnyOlmMessage) -> OlmMessage:
