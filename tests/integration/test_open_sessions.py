@@ -143,10 +143,11 @@ async def test_a_batch_pickles_the_session_once(
     for text in sent:
         await washington.send_text(ottawa.handle, text)
     olm_pickles.clear()
-    # One mailbox batch, one transaction: five decrypts and the delivery receipt's encrypt,
-    # all on the one session with Washington's device, pickled once before the state is saved.
+    # One mailbox batch, one transaction (receive): five decrypts on the one session with
+    # Washington's device, pickled once before the state is saved; then settle's transaction:
+    # the delivery receipt's encrypt, pickled once more.
     assert texts(await ottawa.sync()) == sent
-    assert len(olm_pickles) == 1
+    assert len(olm_pickles) == 2
     assert_nothing_ahead_of_the_keystore(ottawa)
     events = await washington.sync()
     assert ("receipt", "delivered") in [(e.kind, e.text) for e in events]
