@@ -4,6 +4,7 @@ append_records_tail), on every backend."""
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import pytest
 from test_conformance import HOUR, T0, blob, enrol, item
@@ -18,6 +19,7 @@ from hotline.store import (
     LogLeaf,
     LogTail,
     OutboundItem,
+    SqlStore,
     Store,
     TreeHeadRow,
 )
@@ -229,3 +231,24 @@ async def test_enqueue_message_stores_the_head_with_the_message(store: Store) ->
         await relay(store, "m2", leaf("rec-m2"), [item("pm-1")], sign_head=broken)
     assert await store.log_size() == 1 and len(await store.pending("pm-1")) == 1
     assert [h.size for h in await store.tree_heads()] == [1]
+
+
+async def test_one_devices_mailbox_items_commit_in_seq_order(store: Store) -> None:
+    """The push loop reads a mailbox past the last seq it pushed: an item whose seq is lower
+    than one already visible would wait until the next connection. A second send to the same
+    device waits for the first to commit, so seqs become visible in order."""
+    await enrol(store, "pm")
+    sql = cast(SqlStore, store)
+    first_committed = asyncio.Event()
+    async with sql._tx() as conn:  # the first send, held open after writing its item
+        await sql._enqueue_in(conn, ("m1", "potus", "potus-1"), [item("pm-1")], T0, None, None)
+        second = asyncio.create_task(relay(store, "m2", None, [item("pm-1")]))
+        await asyncio.sleep(0.3)
+        # Not visible before the first commits (had it committed, its seq would be higher
+        # than the first's, visible while the lower one was not).
+        assert [r.message_id for r in await store.pending("pm-1")] == []
+        first_committed.set()
+    done = await second
+    assert done.stored and first_committed.is_set()
+    rows = await store.pending("pm-1")
+    assert [r.message_id for r in rows] == ["m1", "m2"] and rows[0].seq < rows[1].seq

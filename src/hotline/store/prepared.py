@@ -68,6 +68,16 @@ DEVICES_BY_ID: Final = select(device_table).where(
 )
 #: the same, holding a key-share lock on them until commit (PostgreSQL; SQLite ignores it)
 DEVICES_BY_ID_KEY_SHARE: Final = DEVICES_BY_ID.with_for_update(read=True, key_share=True)
+#: the ids of devices whose mailboxes a transaction writes to, locked until commit in id order
+#: (``FOR NO KEY UPDATE`` on PostgreSQL; SQLite's single writer already serialises): a
+#: delivery's ``seq`` is drawn after the lock, so one device's items commit in ``seq`` order
+#: (params: ids, a list)
+LOCK_MAILBOXES: Final = (
+    select(device_table.c.device_id)
+    .where(device_table.c.device_id.in_(bindparam("ids", expanding=True)))
+    .order_by(device_table.c.device_id)
+    .with_for_update(key_share=True)
+)
 
 #: active grants of some principals with their aides' devices (params: principals, now)
 ACTIVE_GRANTS: Final = (

@@ -598,12 +598,17 @@ class SqlStore(
         )
         if not first_time:
             return False, None
+        # Lock the recipients' mailboxes first (always in the same order: no deadlock between
+        # two sends): the websocket push reads a mailbox past the last seq it pushed, so a
+        # lower seq must never commit after a higher one for the same device.
+        targets = {item.device_id for item in items}
+        if targets:
+            found = await conn.scalars(prepared.LOCK_MAILBOXES, {"ids": sorted(targets)})
+            missing = targets - set(found)
+            if missing:
+                raise UnknownDevice(device_ids=sorted(missing))
         index = (await append_in(conn, [record], now))[0] if record is not None else None
         await queue_in(conn, outbound or [], now)
-        targets = {item.device_id for item in items}
-        missing = targets - set(await q.devices_by_id(conn, targets, key_share=True))
-        if missing:
-            raise UnknownDevice(device_ids=sorted(missing))
         if items:
             await conn.execute(
                 prepared.INSERT_DELIVERIES,
