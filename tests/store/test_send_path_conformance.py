@@ -7,6 +7,7 @@ import asyncio
 from typing import cast
 
 import pytest
+from sqlalchemy import text
 from test_conformance import HOUR, T0, blob, enrol, item
 from test_delegation_conformance import grant
 from test_log_conformance import leaf
@@ -252,3 +253,23 @@ async def test_one_devices_mailbox_items_commit_in_seq_order(store: Store) -> No
     assert done.stored and first_committed.is_set()
     rows = await store.pending("pm-1")
     assert [r.message_id for r in rows] == ["m1", "m2"] and rows[0].seq < rows[1].seq
+
+
+async def test_backlog_count_reads_an_index_not_the_table(store: Store) -> None:
+    """Every send counts the sender's undelivered items: with a scan, each send would cost in
+    proportion to every message waiting on the server."""
+    from hotline.store import prepared
+
+    sql = cast(SqlStore, store)
+    async with sql.engine.connect() as conn:
+        for statement, index in (
+            (prepared.UNDELIVERED_LOCAL, "ix_deliveries_sender_device"),
+            (prepared.UNDELIVERED_REMOTE, "ix_outbound_sender_device"),
+        ):
+            bound = statement.params(sender_device="potus-1")
+            sql_text = str(bound.compile(conn, compile_kwargs={"literal_binds": True}))
+            explain = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = " ".join(str(r) for r in await conn.execute(text(explain + sql_text)))
+            assert index in plan, plan

@@ -158,6 +158,8 @@ deliveries = Table(
     Column("body", LargeBinary, nullable=False),
     Column("created_at", Double, nullable=False),
     Index("ix_deliveries_device_seq", "device_id", "seq"),
+    # every send counts its sender's undelivered items (the backlog limit)
+    Index("ix_deliveries_sender_device", "sender_device"),
     sqlite_autoincrement=True,
 )
 
@@ -228,6 +230,7 @@ outbound = Table(
     Column("next_attempt_at", Double, nullable=False),
     Column("created_at", Double, nullable=False),
     Index("ix_outbound_destination_id", "destination", "id"),
+    Index("ix_outbound_sender_device", "sender_device"),
     sqlite_autoincrement=True,
 )
 
