@@ -103,6 +103,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
             yield
         finally:
             await worker.stop()
+            await state.acks.close()
             if notifier is not None:
                 await notifier.stop()
             await state.peers.close()

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from starlette.requests import HTTPConnection, Request
 
+from hotline.server.ack_batcher import AckBatcher
 from hotline.server.config import ServerConfig
 from hotline.server.federation_client import PeerClient
 from hotline.server.hub import PushHub
@@ -43,8 +44,11 @@ class ServerState:
     outbound_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     device_limiter: RateLimiter = field(init=False)
     anon_limiter: RateLimiter = field(init=False)
+    #: websocket acks of every connection, written together
+    acks: AckBatcher = field(init=False)
 
     def __post_init__(self) -> None:
+        self.acks = AckBatcher(self.store)
         c = self.config
         self.device_limiter = RateLimiter(c.rate_per_second, c.rate_burst)
         self.anon_limiter = RateLimiter(c.anon_rate_per_second, c.anon_rate_burst)

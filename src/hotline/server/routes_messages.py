@@ -376,7 +376,7 @@ async def _read_acks(ws: WebSocket, state: ServerState, caller: Caller, flight: 
             except HotlineError as exc:
                 await ws.send_bytes(encode({"error": exc.to_problem()}))
                 continue
-            await state.store.ack(caller.device_id, message.ack)
+            await state.acks.ack(caller.device_id, message.ack)
             flight.ack(message.ack)
     except WebSocketDisconnect:
         return

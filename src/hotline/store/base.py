@@ -669,3 +669,7 @@ class Store(LogStore, FederationStore, DeviceLinkStore, GroupStore, DelegationSt
 
     async def ack(self, device_id: str, seqs: list[int]) -> int:
         """Delete those rows of ``device_id``'s mailbox (ciphertext gone); returns count deleted."""
+
+    async def ack_many(self, acks: list[tuple[str, list[int]]]) -> int:
+        """:meth:`ack` for several ``(device_id, seqs)`` in one transaction; returns the count
+        deleted. Rows of other devices, or already deleted, are ignored."""

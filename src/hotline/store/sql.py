@@ -680,6 +680,18 @@ class SqlStore(
         async with self._tx(read_only=True) as conn:
             return await q.count_undelivered(conn, sender_device)
 
+    async def ack_many(self, acks: list[tuple[str, list[int]]]) -> int:
+        """:meth:`ack` for several devices in one transaction; returns the count deleted."""
+        deleted = 0
+        async with self._tx() as conn:
+            for device_id, seqs in acks:
+                if seqs:
+                    result = await conn.execute(
+                        prepared.ACK, {"device_id": device_id, "seqs": sorted(set(seqs))}
+                    )
+                    deleted += int(result.rowcount)
+        return deleted
+
     async def ack(self, device_id: str, seqs: list[int]) -> int:
         """Delete those rows of ``device_id``'s mailbox (ciphertext gone); returns count deleted.
 
