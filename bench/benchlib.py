@@ -289,7 +289,7 @@ async def timed_phase(
 
 #: The load plan both message benchmarks run (hotline_load.py and synapse.py): (pairs, messages
 #: each sender sends). Equal N and M on both sides, so their figures compare one to one.
-LOAD_PLAN = "1x200,10x40,100x8"
+LOAD_PLAN = "1x200,10x40,100x8,1000x1"
 SMOKE_PLAN = "1x3,2x2"
 
 
