@@ -198,6 +198,20 @@ def wait_until_quiet(threshold: float, max_wait_s: float, poll_s: float = 10.0) 
     }
 
 
+def listen_overflows() -> int:
+    """Connections this machine dropped because a listening socket's accept queue was full
+    (``TcpExt: ListenOverflows`` in ``/proc/net/netstat``, every socket alike), or -1."""
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return -1
+    for keys, values in zip(lines[::2], lines[1::2], strict=False):
+        if keys.startswith("TcpExt:"):
+            counters = dict(zip(keys.split()[1:], values.split()[1:], strict=False))
+            return int(counters.get("ListenOverflows", -1))
+    return -1
+
+
 class ProcStats:
     """CPU seconds and memory of one process (and, unless ``children=False``, its children)
     from ``/proc``; Linux only. A load generator measuring itself passes ``children=False``:

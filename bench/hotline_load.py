@@ -291,6 +291,7 @@ async def run_level(
     window = benchlib.Window(server.stats)
     client = benchlib.Window(benchlib.ProcStats(os.getpid(), children=False))
     others = {name: benchlib.Window(stats) for name, stats in (extra or {}).items()}
+    overflows = benchlib.listen_overflows()
     window.start()
     client.start()
     for other in others.values():
@@ -332,6 +333,7 @@ async def run_level(
             "messages_per_sender": messages,
             "server": server_use,
             "load_generator": client_use,
+            "listen_overflows": benchlib.listen_overflows() - overflows,
         }
         | other_use
     )

@@ -62,6 +62,8 @@ PASSWORD = "benchmark password, not a secret"
 START_TIMEOUT = 180.0
 RUN_TIMEOUT = 300.0  # one (N, M) level; a level that takes longer is recorded as incomplete
 SYNC_TIMEOUT_MS = 10_000
+#: receivers' long polls opened at once before a level (below Synapse's listen backlog of 50)
+RAMP = 40
 #: users set up at once, as hotline_load.py's clients
 SETUP_PARALLEL = int(os.environ.get("HOTLINE_BENCH_SETUP_PARALLEL", str(HOTLINE_SETUP_PARALLEL)))
 HIGH = {"per_second": 100_000, "burst_count": 1_000_000}
@@ -402,11 +404,16 @@ async def run_level(
     window = benchlib.Window(server.stats)
     client = benchlib.Window(benchlib.ProcStats(os.getpid(), children=False))
     failed: dict[str, str] = {}
-    receivers = [
-        asyncio.create_task(receive(p, set(b), failed, deadline))
-        for p, b in zip(pairs, plans, strict=True)
-    ]
-    await asyncio.sleep(0.05)  # let the long polls reach the server
+    receivers: list[asyncio.Task[None]] = []
+    # The long polls open RAMP at a time (untimed): Synapse listens with a backlog of 50, and
+    # 1,000 connections at once overflow it (dropped handshakes wait 1 s and more to be retried).
+    for first in range(0, len(pairs), RAMP):
+        receivers += [
+            asyncio.create_task(receive(p, set(b), failed, deadline))
+            for p, b in zip(pairs[first : first + RAMP], plans[first : first + RAMP], strict=True)
+        ]
+        await asyncio.sleep(0.05)  # let the long polls reach the server
+    overflows = benchlib.listen_overflows()
     window.start()
     client.start()
     try:
@@ -444,6 +451,7 @@ async def run_level(
         "messages_per_sender": messages,
         "server": server_use,
         "load_generator": client_use,
+        "listen_overflows": benchlib.listen_overflows() - overflows,
     }
     return benchlib.outcome(run, failed, time.monotonic() >= deadline)
 
@@ -628,6 +636,13 @@ def main() -> None:
             "on Hotline: only the 1,000-pair level is held by it; its 1,000 first messages are "
             "all due when the level starts and latency counts from then, including the wait "
             "for a free slot. Levels above 100 pairs run on a fresh Synapse of their own.",
+            "Synapse's client listener accepts with a backlog of 50 (the Twisted default that "
+            "`synapse.app._base` passes; not configurable), so bursts of new connections "
+            "overflow it: the receivers' long polls are opened 40 at a time before the clock "
+            "starts, and each run records `listen_overflows`, the machine's TcpExt "
+            "ListenOverflows counter over the level (a dropped handshake is retried by the "
+            "client's kernel after 1 s or more, which counts in latency; a connection given up "
+            "shows as a failed send).",
             "What differs from Hotline: no end-to-end encryption (events are stored and relayed "
             "in clear), no records capture or Merkle log, no per-device fan-out; the load "
             "generator is plain HTTP (httpx, one client per user, all in one process) and is "
