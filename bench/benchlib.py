@@ -442,7 +442,7 @@ RUN_COLUMNS = [
 
 def run_rows(runs: list[dict[str, Any]]) -> Iterator[list[Any]]:
     """One row per level; an incomplete level shows its delivered count marked with ``(!)``
-    (its reason is in the result file and the notes)."""
+    (its reason is in the result file and, via :func:`incomplete_notes`, the notes)."""
     for run in runs:
         lat = run.get("latency", {})
         server = run.get("server", {})

@@ -217,7 +217,8 @@ async def set_up(
     """``count`` pairs into ``pairs``, phase by phase (each phase's wall time into ``phases``):
     register both clients of each pair, the sender adds the receiver's card, the receiver
     syncs (auto-accepts), the sender syncs (learns of it), then each receiver's websocket
-    opens. ``pairs`` holds every pair made so far even if a phase fails (to be closed)."""
+    opens. Once registration is done, ``pairs`` holds every pair, to be closed even if a later
+    phase fails."""
     pairs += await benchlib.timed_phase(
         "hotline",
         phases,
