@@ -25,18 +25,22 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-# Full run (about 10-15 minutes on 2 cores): ceilings, the two-client benchmark, N pairs on
+# Full run (about 16 minutes on 2 cores): ceilings, the two-client benchmark, N pairs on
 # Hotline and the same load on Synapse (bench/synapse.py creates bench/.synapse-venv with
 # matrix-synapse from PyPI on first use), then BENCHMARKS.md. Each step first waits (bounded)
 # for the 1-minute load average to fall below BENCH_QUIET and records what it saw.
 BENCH_QUIET ?= 1.0
 # Pairs x messages per sender for hotline_load.py and synapse.py. The 1,000-pair level (1,000
-# receiver websockets, each on a server of its own) is opt-in:
-#   make bench LOAD_PLAN=1x200,10x40,100x8,1000x1
-LOAD_PLAN ?= 1x200,10x40,100x8
+# receiver websockets on Hotline, 1,000 receivers long-polling /sync on Synapse) runs on a server
+# of its own on each side, with at most 100 sends in flight (benchlib.SEND_WINDOW); it adds
+# about 7 minutes (3 on Hotline, 4 on Synapse; untimed set-up of 2,000 clients is most of it).
+# Leave it out to save them:
+#   make bench LOAD_PLAN=1x200,10x40,100x8
+LOAD_PLAN ?= 1x200,10x40,100x8,1000x1
 # Then rising offered load, open loop: PAIRS:total msg/s,... each held 8 s (both servers), to
-# compare messages/s at equal p99.
-LOAD_SWEEP ?= 10:4,8,16,32,64
+# compare messages/s at equal p99; steps every 8 msg/s from 16 to 48, where both servers have
+# been seen to saturate (about 9 s per step per server).
+LOAD_SWEEP ?= 10:4,8,16,24,32,40,48,64
 bench: $(STAMP)
 	$(BIN)/python bench/ceilings.py --quiet-load $(BENCH_QUIET) --quiet-wait 600
 	$(BIN)/python bench/messages.py

@@ -249,6 +249,20 @@ def wait_until_quiet(threshold: float, max_wait_s: float, poll_s: float = 10.0) 
     }
 
 
+def listen_overflows() -> int:
+    """Connections this machine dropped because a listening socket's accept queue was full
+    (``TcpExt: ListenOverflows`` in ``/proc/net/netstat``, every socket alike), or -1."""
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return -1
+    for keys, values in zip(lines[::2], lines[1::2], strict=False):
+        if keys.startswith("TcpExt:"):
+            counters = dict(zip(keys.split()[1:], values.split()[1:], strict=False))
+            return int(counters.get("ListenOverflows", -1))
+    return -1
+
+
 class ProcStats:
     """CPU seconds and memory of one process (and, unless ``children=False``, its children)
     from ``/proc``; Linux only. A load generator measuring itself passes ``children=False``:
@@ -314,9 +328,33 @@ class Window:
         }
 
 
+async def bounded_all(coros: list[Any], parallel: int) -> list[Any]:
+    """Await ``coros`` with at most ``parallel`` running at once, results in order."""
+    sem = asyncio.Semaphore(parallel)
+
+    async def one(coro: Any) -> Any:
+        async with sem:
+            return await coro
+
+    return list(await asyncio.gather(*(one(c) for c in coros)))
+
+
+async def timed_phase(
+    tag: str, phases: dict[str, float], name: str, coros: list[Any], parallel: int
+) -> list[Any]:
+    """:func:`bounded_all` as one named set-up phase: its wall time goes into ``phases``
+    (seconds) and is printed after ``[tag]``."""
+    start = time.perf_counter()
+    try:
+        return await bounded_all(coros, parallel)
+    finally:
+        phases[name] = round(time.perf_counter() - start, 2)
+        print(f"[{tag}]   setup: {name} {phases[name]:.1f} s", flush=True)
+
+
 #: The load plan both message benchmarks run (hotline_load.py and synapse.py): (pairs, messages
 #: each sender sends). Equal N and M on both sides, so their figures compare one to one.
-LOAD_PLAN = "1x200,10x40,100x8"
+LOAD_PLAN = "1x200,10x40,100x8,1000x1"
 SMOKE_PLAN = "1x3,2x2"
 
 
@@ -331,7 +369,7 @@ def parse_plan(text: str) -> list[tuple[int, int]]:
 
 #: The offered-load sweep both message benchmarks run: N pairs, then total offered rates in
 #: messages/s, each held for SWEEP_SECONDS (open loop: see :func:`send_paced`).
-SWEEP = "10:4,8,16,32,64"
+SWEEP = "10:4,8,16,24,32,40,48,64"
 SMOKE_SWEEP = "2:4"
 SWEEP_SECONDS = 8.0
 
@@ -374,6 +412,70 @@ async def send_paced(
     await asyncio.gather(*tasks)
 
 
+#: At most this many messages in flight (sent, not yet answered by the server) across all the
+#: senders of a level, in both message benchmarks: one per sender up to 100 pairs, as before,
+#: so only the 1,000-pair level is held by it. Without it, 1,000 senders starting at once put
+#: 1,000 requests in the server's queue and the last ones outwait any client timeout.
+SEND_WINDOW = 100
+
+
+def guarded(
+    fire: Callable[[str], Awaitable[object]], failures: dict[str, str]
+) -> Callable[[str], Awaitable[object]]:
+    """``fire`` that notes a failed send in ``failures`` (text -> exception type) instead of
+    raising, so one timeout makes a level incomplete instead of ending the benchmark."""
+
+    async def one(text: str) -> object:
+        try:
+            return await fire(text)
+        except Exception as exc:  # any failure is a result here
+            failures[text] = type(exc).__name__
+            return None
+
+    return one
+
+
+async def send_closed(
+    texts: list[str],
+    fire: Callable[[str], Awaitable[object]],
+    starts: dict[str, float],
+    slots: asyncio.Semaphore,
+) -> None:
+    """Closed-loop sending, one sender: each text is due as soon as the sender's previous send
+    has been answered, and its latency counts from then, including any wait for one of the
+    ``slots`` (:data:`SEND_WINDOW` sends in flight across all senders): a client-side queue is
+    measured like a server-side one."""
+    for text in texts:
+        starts[text] = time.perf_counter()
+        async with slots:
+            await fire(text)
+
+
+def outcome(run: dict[str, Any], failures: dict[str, str], deadline_hit: bool) -> dict[str, Any]:
+    """Marks a level's result incomplete, with the reason, when a send failed or a message
+    did not arrive before the deadline."""
+    if failures:
+        kinds = sorted(set(failures.values()))
+        run["send_errors"] = len(failures)
+        run["incomplete"] = f"{len(failures)} send(s) failed ({', '.join(kinds)})"
+    elif run.get("delivered", 0) < run.get("messages", 0):
+        missing = run.get("messages", 0) - run.get("delivered", 0)
+        reason = "by the deadline" if deadline_hit else "(a receiver stopped)"
+        run["incomplete"] = f"{missing} message(s) not delivered {reason}"
+    return run
+
+
+def incomplete_level(pairs: int, messages: int, exc: BaseException) -> dict[str, Any]:
+    """The result of a level that could not run at all (e.g. its setup failed)."""
+    return {
+        "pairs": pairs,
+        "messages_per_sender": messages,
+        "messages": pairs * messages,
+        "delivered": 0,
+        "incomplete": f"did not run: {type(exc).__name__}: {str(exc)[:200]}",
+    }
+
+
 #: Columns of a load level in both message benchmarks (rows: :func:`run_rows`).
 RUN_COLUMNS = [
     "pairs",
@@ -390,20 +492,48 @@ RUN_COLUMNS = [
 
 
 def run_rows(runs: list[dict[str, Any]]) -> Iterator[list[Any]]:
+    """One row per level; an incomplete level shows its delivered count marked with ``(!)``
+    (its reason is in the result file and, via :func:`incomplete_notes`, the notes)."""
     for run in runs:
         lat = run.get("latency", {})
+        server = run.get("server", {})
+        mark = " (!)" if run.get("incomplete") else ""
         yield [
             run["pairs"],
             run["messages_per_sender"],
-            f"{run['delivered']}/{run['messages']}",
+            f"{run['delivered']}/{run['messages']}{mark}",
             run.get("messages_per_s"),
             lat.get("p50_ms"),
             lat.get("p95_ms"),
             lat.get("p99_ms"),
-            run["server"]["cpu_cores"],
-            run["server"]["peak_rss_kib"] / 1024,
-            run["load_generator"]["cpu_cores"],
+            server.get("cpu_cores"),
+            server["peak_rss_kib"] / 1024 if "peak_rss_kib" in server else None,
+            run.get("load_generator", {}).get("cpu_cores"),
         ]
+
+
+def setup_notes(runs: list[dict[str, Any]], parallel: int) -> list[str]:
+    """A note of the untimed set-up's phases (seconds) for each distinct set-up in ``runs``."""
+    seen: dict[int, dict[str, float]] = {}
+    for run in runs:
+        if run.get("setup_phases_s"):
+            seen.setdefault(run["clients_connected"] // 2, run["setup_phases_s"])
+    return [
+        f"Set-up of {pairs:,} pairs (untimed, {parallel} at a time): "
+        + ", ".join(f"{phase} {seconds:.0f} s" for phase, seconds in phases.items())
+        + "."
+        for pairs, phases in seen.items()
+    ]
+
+
+def incomplete_notes(name: str, runs: list[dict[str, Any]]) -> list[str]:
+    """A note per incomplete level, for the result document."""
+    return [
+        f"{name}: the level N={r['pairs']} x {r['messages_per_sender']} is INCOMPLETE: "
+        f"{r['incomplete']}."
+        for r in runs
+        if r.get("incomplete")
+    ]
 
 
 def sweep_table(title: str, runs: list[dict[str, Any]], note: str) -> Table:

@@ -3,9 +3,21 @@
 The load shape of ``bench/synapse.py``: for each (N, M) of the plan, N senders each send M text
 messages back to back (``HotlineClient.send_text``: Olm per device, a sealed record, one POST)
 while N receivers sit in ``HotlineClient.listen()`` (websocket push; each receiver decrypts,
-seals its own record, sends a delivery receipt and acknowledges). Latency per message: from the
-``send_text`` call to the receiver's ``listen()`` yielding it; messages/s: delivered messages /
-(first send → last arrival).
+seals its own record, sends a delivery receipt and acknowledges). Latency per message: from when
+its sender wanted to send it (its previous send answered) to the receiver's ``listen()``
+yielding it; messages/s: delivered messages / (first send → last arrival). At most
+``benchlib.SEND_WINDOW`` (100) sends are in flight at once across all senders, as in
+``bench/synapse.py``: one per sender up to 100 pairs, so only the 1,000-pair level is held by
+it (its 1,000 first messages are all due at once; a message waiting for a free slot has its
+wait counted in its latency). A send that fails (e.g. a client timeout) or a message not
+delivered within ``RUN_TIMEOUT`` marks the level incomplete, with the reason, in the results.
+
+Set-up is untimed and runs phase by phase, ``SETUP_PARALLEL`` clients at a time (16; the
+environment variable ``HOTLINE_BENCH_SETUP_PARALLEL`` overrides it, for both benches), each phase's
+wall time recorded (``setup_phases_s``): register both clients of every pair (keystore,
+registration, login, 50 signed one-time keys, policy pin), card exchange, the receiver's sync
+(accepts), the sender's sync (sees the acceptance), receivers' websockets open. The untimed
+warm-up sends ``--warmup`` (``--large-warmup`` above 100 pairs) messages per pair the same way.
 
 The server runs as its own process (``bench/hotline_server.py``: uvicorn, SQLite, archive sealed
 to a custodian key generated here, rate limits lifted) so its CPU and memory are measured alone
@@ -59,6 +71,10 @@ RUN_TIMEOUT = 300.0
 #: levels with more pairs than this get a server of their own (fresh database, only their
 #: clients connected), so the smaller levels are measured as before with N websockets open
 OWN_SERVER_ABOVE = 100
+#: clients set up at once (each set-up step is a few requests and a keystore write): enough to
+#: keep the server and this process busy while each waits on the other (4 left both half idle;
+#: bench/synapse.py uses the same)
+SETUP_PARALLEL = int(os.environ.get("HOTLINE_BENCH_SETUP_PARALLEL", "16"))
 #: descriptors per client in this process (HTTP connection, websocket, keystore files)
 FDS_PER_CLIENT = 4
 PACKAGES = ("hotline", "vodozemac", "cryptography", "uvicorn", "starlette", "httpx", "websockets")
@@ -178,16 +194,48 @@ async def make_pair(
 ) -> Pair:
     sender = await register(server, home, f"s{index}@{DOMAIN}", scrypt)
     receiver = await register(server, home, f"r{index}@{DOMAIN}", scrypt)
-    await sender.add_contact(await receiver.my_card())
-    await receiver.sync()  # auto-accepts
-    await sender.sync()  # learns of the acceptance
     return Pair(index, sender, receiver)
 
 
-async def send(pair: Pair, texts: list[str], starts: dict[str, float]) -> None:
-    for text in texts:
-        starts[text] = time.perf_counter()
-        await pair.sender.send_text(pair.receiver.handle, text)
+async def befriend(pair: Pair) -> None:
+    await pair.sender.add_contact(await pair.receiver.my_card())
+
+
+async def open_websocket(pair: Pair) -> None:
+    pair.listener = Listener(pair.receiver)
+    await pair.listener.start()
+
+
+async def set_up(
+    server: Server,
+    home: Path,
+    count: int,
+    scrypt: ScryptParams,
+    phases: dict[str, float],
+    pairs: list[Pair],
+) -> None:
+    """``count`` pairs into ``pairs``, phase by phase (each phase's wall time into ``phases``):
+    register both clients of each pair, the sender adds the receiver's card, the receiver
+    syncs (auto-accepts), the sender syncs (learns of it), then each receiver's websocket
+    opens. Once registration is done, ``pairs`` holds every pair, to be closed even if a later
+    phase fails."""
+    pairs += await benchlib.timed_phase(
+        "hotline",
+        phases,
+        "register (keystore, register, login, one-time keys, policy pin)",
+        [make_pair(server, home, i, scrypt) for i in range(count)],
+        SETUP_PARALLEL,
+    )
+    steps: list[tuple[str, Callable[[Pair], Awaitable[object]]]] = [
+        ("card exchange", befriend),
+        ("receivers accept", lambda pair: pair.receiver.sync()),
+        ("senders see acceptance", lambda pair: pair.sender.sync()),
+        ("websockets open", open_websocket),
+    ]
+    for name, step in steps:
+        await benchlib.timed_phase(
+            "hotline", phases, name, [step(p) for p in pairs], SETUP_PARALLEL
+        )
 
 
 def fire(pair: Pair) -> Callable[[str], Awaitable[object]]:
@@ -197,32 +245,27 @@ def fire(pair: Pair) -> Callable[[str], Awaitable[object]]:
     return one
 
 
-async def wait_all(pairs: list[Pair], plans: list[list[str]], deadline: float) -> None:
-    """Until every receiver has yielded its texts, a listener failed, or the deadline."""
-    while time.monotonic() < deadline:
-        done = True
-        for pair, texts in zip(pairs, plans, strict=True):
+async def wait_all(
+    pairs: list[Pair], plans: list[list[str]], failed: dict[str, str], deadline: float
+) -> bool:
+    """Until every receiver has yielded its texts (less those whose send ``failed``), a
+    listener failed, or the deadline; False if the deadline came first."""
+    waiting = list(zip(pairs, plans, strict=True))
+    while waiting:
+        if time.monotonic() >= deadline:
+            return False
+        still = []
+        for pair, texts in waiting:
             listener = pair.listener
             assert listener is not None and listener._task is not None
             if listener._task.done():
                 listener._task.result()
                 raise RuntimeError(f"receiver {pair.index} stopped listening")
-            if not listener.arrivals.keys() >= set(texts):
-                done = False
-        if done:
-            return
+            if any(t not in listener.arrivals and t not in failed for t in texts):
+                still.append((pair, texts))
+        waiting = still
         await asyncio.sleep(0.01)
-
-
-async def bounded_all(coros: list[Any], parallel: int) -> list[Any]:
-    """Await ``coros`` with at most ``parallel`` running at once, results in order."""
-    sem = asyncio.Semaphore(parallel)
-
-    async def one(coro: Any) -> Any:
-        async with sem:
-            return await coro
-
-    return list(await asyncio.gather(*(one(c) for c in coros)))
+    return True
 
 
 async def run_level(
@@ -238,7 +281,7 @@ async def run_level(
     ``interval``: open loop, each sender sends every ``interval`` seconds (senders staggered
     evenly) instead of back to back."""
     # Drain delivery receipts of earlier runs (untimed).
-    await bounded_all([pair.sender.sync() for pair in pairs], 8)
+    await benchlib.bounded_all([pair.sender.sync() for pair in pairs], SETUP_PARALLEL)
     for pair in pairs:
         assert pair.listener is not None
         pair.listener.arrivals.clear()
@@ -249,39 +292,53 @@ async def run_level(
     window = benchlib.Window(server.stats)
     client = benchlib.Window(benchlib.ProcStats(os.getpid(), children=False))
     others = {name: benchlib.Window(stats) for name, stats in (extra or {}).items()}
+    overflows = benchlib.listen_overflows()
     window.start()
     client.start()
     for other in others.values():
         other.start()
     deadline = time.monotonic() + RUN_TIMEOUT
+    failed: dict[str, str] = {}
     if interval is None:
+        slots = asyncio.Semaphore(benchlib.SEND_WINDOW)
         await asyncio.gather(
-            *(send(p, texts, starts) for p, texts in zip(pairs, plans, strict=True))
+            *(
+                benchlib.send_closed(texts, benchlib.guarded(fire(p), failed), starts, slots)
+                for p, texts in zip(pairs, plans, strict=True)
+            )
         )
     else:
         await asyncio.gather(
             *(
-                benchlib.send_paced(texts, interval, n * interval / len(pairs), fire(p), starts)
+                benchlib.send_paced(
+                    texts,
+                    interval,
+                    n * interval / len(pairs),
+                    benchlib.guarded(fire(p), failed),
+                    starts,
+                )
                 for n, (p, texts) in enumerate(zip(pairs, plans, strict=True))
             )
         )
-    await wait_all(pairs, plans, deadline)
+    in_time = await wait_all(pairs, plans, failed, deadline)
     server_use, client_use = window.stop(), client.stop()
     other_use = {name: other.stop() for name, other in others.items()}
     arrivals: dict[str, float] = {}
     for pair in pairs:
         assert pair.listener is not None
         arrivals |= pair.listener.arrivals
-    return (
+    run = (
         benchlib.rate_and_latency(starts, arrivals)
         | {
             "pairs": len(pairs),
             "messages_per_sender": messages,
             "server": server_use,
             "load_generator": client_use,
+            "listen_overflows": benchlib.listen_overflows() - overflows,
         }
         | other_use
     )
+    return benchlib.outcome(run, failed, not in_time)
 
 
 async def measure(
@@ -309,21 +366,22 @@ async def measure(
             print(f"[hotline] server at {server.url}; {2 * most} clients ...", flush=True)
             setup = time.perf_counter()
             pairs: list[Pair] = []
+            phases: dict[str, float] = {}
             try:
-                setups = [make_pair(server, home, i, scrypt) for i in range(most)]
-                pairs = await bounded_all(setups, 4)
-                for pair in pairs:
-                    pair.listener = Listener(pair.receiver)
-                await bounded_all([p.listener.start() for p in pairs if p.listener], 16)
+                await set_up(server, home, most, scrypt, phases, pairs)
                 setup_s = time.perf_counter() - setup
                 print(f"[hotline] set up in {setup_s:.0f} s", flush=True)
-                await run_level(server, pairs, warmup, "warmup")
+                warm = await run_level(server, pairs, warmup, "warmup")
+                warm_up = {k: warm[k] for k in ("messages", "delivered", "incomplete") if k in warm}
+                print(f"[hotline] warm-up: {warm_up}", flush=True)
                 for n, m in plan:
                     print(f"[hotline] {n} pair(s) x {m} messages ...", flush=True)
                     run = await run_level(server, pairs[:n], m, f"n{n}", extra)
                     run["setup_s_all_pairs"] = setup_s
+                    run["setup_phases_s"] = phases
                     run["clients_connected"] = 2 * most
                     run["warmup_per_pair"] = warmup
+                    run["warmup"] = warm_up
                     print(
                         f"[hotline]   {run.get('messages_per_s', 0):.1f} msg/s, "
                         f"p99 {run.get('latency', {}).get('p99_ms', float('nan')):.1f} ms",
@@ -373,9 +431,13 @@ async def measure_plan(
     runs: list[dict[str, Any]] = []
     if shared or sweep[1]:
         runs = await measure(shared, warmup, profile, sweep=sweep, sweep_runs=sweep_runs)
-    for level in plan:
-        if level[0] > OWN_SERVER_ABOVE:
-            runs += await measure([level], large_warmup, profile, scrypt=LARGE_SCRYPT)
+    for n, m in plan:
+        if n > OWN_SERVER_ABOVE:
+            try:
+                runs += await measure([(n, m)], large_warmup, profile, scrypt=LARGE_SCRYPT)
+            except Exception as exc:  # recorded as the level's result
+                print(f"[hotline] {n} pairs: INCOMPLETE: {type(exc).__name__}: {exc}", flush=True)
+                runs.append(benchlib.incomplete_level(n, m, exc))
     return runs
 
 
@@ -490,6 +552,12 @@ def main() -> None:
             "pair, and their clients' keystores use scrypt 2^10 instead of 2^14 (scrypt runs "
             "only when a keystore is created or opened, never per message): setting up 2,000 "
             "clients is most of such a level's time. The descriptor limit is raised for them.",
+            f"At most {benchlib.SEND_WINDOW} sends are in flight at once across all senders (as "
+            "on Synapse): one per sender up to 100 pairs, so only the 1,000-pair level is held "
+            "by it. Its 1,000 first messages are all due when the level starts and a message's "
+            "latency counts from then, including its wait for a free slot: at N=1,000, M=1 the "
+            "latency percentiles measure how long the server and clients take to drain a "
+            "backlog of 1,000 messages, and messages/s the rate at which they drain it.",
             "Latency here is mostly queueing: each sender sends back to back (one request in "
             "flight) and a Hotline sender is faster than its receiver (which decrypts, seals a "
             "record, submits it, sends a delivery receipt and acks per push), so messages wait "
@@ -500,6 +568,8 @@ def main() -> None:
             "a thread), Olm and msgspec. The server spends its time in SQLAlchemy execution, "
             "starlette/uvicorn and the event loop, not in cryptography (see the scale-out "
             "section's profile notes).",
+            *benchlib.setup_notes(runs, SETUP_PARALLEL),
+            *benchlib.incomplete_notes("Hotline", runs),
         ],
         results={"quiet": quiet, "runs": runs, "sweep": sweep_runs, "fd_limit": limits},
     )

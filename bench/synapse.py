@@ -7,8 +7,18 @@ loopback port, no federation listener, rate limits lifted, presence off, a regis
 secret, logging at WARNING). The script creates 2xN users through the shared-secret admin API,
 one private room per pair (the sender creates it and invites, the receiver joins), then, for each
 (N, M) of the plan, every sender PUTs M ``m.room.message`` events back to back while every
-receiver long-polls ``/sync``. Latency is send start → the event seen in the receiver's sync.
-Then the offered-load sweep (``--sweep``), open loop, exactly as in ``bench/hotline_load.py``.
+receiver long-polls ``/sync``. Latency is from when the sender wanted to send (its previous PUT
+answered) → the event seen in the receiver's sync. As in ``bench/hotline_load.py``, at most
+``benchlib.SEND_WINDOW`` (100) PUTs are in flight at once across all senders (only the
+1,000-pair level is held by it; the wait for a free slot counts in a message's latency), and a
+failed send or a message not delivered within ``RUN_TIMEOUT`` marks the level incomplete with
+the reason. Then the offered-load sweep (``--sweep``), open loop, exactly as in
+``bench/hotline_load.py``.
+
+Set-up is untimed, phase by phase, ``SETUP_PARALLEL`` at a time (the same as Hotline's), each
+phase's wall time recorded (``setup_phases_s``): register every user (shared-secret admin API;
+its reply's access token is used, as a login's would be), the senders create the rooms with
+the invite, the receivers join.
 
 Plain HTTP, **no end-to-end encryption and no records capture on the Synapse side**: the
 events are stored and relayed in clear. One ``httpx.AsyncClient`` per user, all in this process.
@@ -40,7 +50,8 @@ from urllib.parse import quote
 
 import benchlib
 import httpx
-from hotline_load import FDS_PER_CLIENT, OWN_SERVER_ABOVE, bounded_all
+from hotline_load import FDS_PER_CLIENT, OWN_SERVER_ABOVE
+from hotline_load import SETUP_PARALLEL as HOTLINE_SETUP_PARALLEL
 
 from hotline.client.transport import tls_context
 
@@ -51,6 +62,10 @@ PASSWORD = "benchmark password, not a secret"
 START_TIMEOUT = 180.0
 RUN_TIMEOUT = 300.0  # one (N, M) level; a level that takes longer is recorded as incomplete
 SYNC_TIMEOUT_MS = 10_000
+#: receivers' long polls opened at once before a level (below Synapse's listen backlog of 50)
+RAMP = 40
+#: users set up at once, as hotline_load.py's clients
+SETUP_PARALLEL = int(os.environ.get("HOTLINE_BENCH_SETUP_PARALLEL", str(HOTLINE_SETUP_PARALLEL)))
 HIGH = {"per_second": 100_000, "burst_count": 1_000_000}
 SYNC_FILTER = json.dumps(
     {
@@ -241,8 +256,10 @@ class User:
 
 
 async def register(server: Synapse, name: str) -> User:
-    """Shared-secret registration (``/_synapse/admin/v1/register``); returns a logged-in user."""
-    async with httpx.AsyncClient(base_url=server.url, timeout=60) as anon:
+    """Shared-secret registration (``/_synapse/admin/v1/register``); returns the user with the
+    access token of the device the registration created."""
+    # Without verify=, every client would load the CA bundle again (~60 ms of CPU each).
+    async with httpx.AsyncClient(base_url=server.url, timeout=60, verify=tls_context()) as anon:
         nonce = (await anon.get("/_synapse/admin/v1/register")).raise_for_status().json()["nonce"]
         mac = hmac.new(server.secret.encode(), digestmod=hashlib.sha1)
         mac.update(b"\x00".join([nonce.encode(), name.encode(), PASSWORD.encode(), b"notadmin"]))
@@ -256,17 +273,9 @@ async def register(server: Synapse, name: str) -> User:
                 "mac": mac.hexdigest(),
             },
         )
-        reply.raise_for_status()
-        # Log in as a client would (the registration reply also carries a token).
-        login = await anon.post(
-            "/_matrix/client/v3/login",
-            json={
-                "type": "m.login.password",
-                "identifier": {"type": "m.id.user", "user": name},
-                "password": PASSWORD,
-            },
-        )
-        body = login.raise_for_status().json()
+        # The registration reply carries an access token and a device, as a login would:
+        # a separate login (another device, another password check) only cost setup time.
+        body = reply.raise_for_status().json()
     http = httpx.AsyncClient(
         base_url=server.url,
         timeout=60,
@@ -286,21 +295,54 @@ class Pair:
     arrivals: dict[str, float] = field(default_factory=dict)
 
 
-async def make_pair(server: Synapse, index: int, tag: str) -> Pair:
-    sender = await register(server, f"s{tag}{index}")
-    receiver = await register(server, f"r{tag}{index}")
-    room = (
-        (
-            await sender.http.post(
-                "/_matrix/client/v3/createRoom",
-                json={"preset": "private_chat", "invite": [receiver.user_id]},
-            )
-        )
-        .raise_for_status()
-        .json()["room_id"]
+async def make_pair(server: Synapse, index: int, tag: str) -> tuple[User, User]:
+    return await register(server, f"s{tag}{index}"), await register(server, f"r{tag}{index}")
+
+
+async def create_room(sender: User, receiver: User) -> str:
+    """The sender creates a private room and invites the receiver."""
+    reply = await sender.http.post(
+        "/_matrix/client/v3/createRoom",
+        json={"preset": "private_chat", "invite": [receiver.user_id]},
     )
-    (await receiver.http.post(f"/_matrix/client/v3/join/{quote(room)}", json={})).raise_for_status()
-    return Pair(index, sender, receiver, room)
+    room: str = reply.raise_for_status().json()["room_id"]
+    return room
+
+
+async def join(user: User, room: str) -> None:
+    (await user.http.post(f"/_matrix/client/v3/join/{quote(room)}", json={})).raise_for_status()
+
+
+async def set_up(
+    server: Synapse, count: int, phases: dict[str, float], users: list[User]
+) -> list[Pair]:
+    """``count`` pairs, phase by phase (wall times into ``phases``): users registered (each
+    into ``users``, to be closed whatever happens), rooms created with the invite, receivers
+    joined."""
+    tag = secrets.token_hex(2)
+    made = await benchlib.timed_phase(
+        "synapse",
+        phases,
+        "register (shared-secret admin API)",
+        [make_pair(server, i, tag) for i in range(count)],
+        SETUP_PARALLEL,
+    )
+    users += [user for pair in made for user in pair]
+    rooms = await benchlib.timed_phase(
+        "synapse",
+        phases,
+        "create rooms (with invite)",
+        [create_room(s, r) for s, r in made],
+        SETUP_PARALLEL,
+    )
+    await benchlib.timed_phase(
+        "synapse",
+        phases,
+        "receivers join",
+        [join(r, room) for (_, r), room in zip(made, rooms, strict=True)],
+        SETUP_PARALLEL,
+    )
+    return [Pair(i, s, r, room) for i, ((s, r), room) in enumerate(zip(made, rooms, strict=True))]
 
 
 async def sync_once(user: User, timeout_ms: int) -> dict[str, Any]:
@@ -315,9 +357,12 @@ async def sync_once(user: User, timeout_ms: int) -> dict[str, Any]:
     return body
 
 
-async def receive(pair: Pair, expected: set[str], deadline: float) -> None:
-    """Long-poll the receiver's /sync until every expected body arrived (or the deadline)."""
-    while not expected <= pair.arrivals.keys() and time.monotonic() < deadline:
+async def receive(pair: Pair, expected: set[str], failed: dict[str, str], deadline: float) -> None:
+    """Long-poll the receiver's /sync until every expected body arrived (less those whose
+    send ``failed``) or the deadline."""
+    while time.monotonic() < deadline and any(
+        t not in pair.arrivals and t not in failed for t in expected
+    ):
         body = await sync_once(pair.receiver, SYNC_TIMEOUT_MS)
         seen = time.perf_counter()
         room = body.get("rooms", {}).get("join", {}).get(pair.room, {})
@@ -325,17 +370,6 @@ async def receive(pair: Pair, expected: set[str], deadline: float) -> None:
             text = event.get("content", {}).get("body")
             if event.get("sender") == pair.sender.user_id and text in expected:
                 pair.arrivals.setdefault(text, seen)
-
-
-async def send(pair: Pair, bodies: list[str]) -> None:
-    for text in bodies:
-        txn = secrets.token_hex(8)
-        pair.starts[text] = time.perf_counter()
-        reply = await pair.sender.http.put(
-            f"/_matrix/client/v3/rooms/{quote(pair.room)}/send/m.room.message/{txn}",
-            json={"msgtype": "m.text", "body": text},
-        )
-        reply.raise_for_status()
 
 
 def fire(pair: Pair) -> Callable[[str], Awaitable[object]]:
@@ -359,7 +393,7 @@ async def run_level(
 ) -> dict[str, Any]:
     """One timed level; ``interval``: open loop as in hotline_load.py (``send_paced``)."""
     # Catch up: start each receiver's sync at "now".
-    await bounded_all([sync_once(pair.receiver, 0) for pair in pairs], 8)
+    await benchlib.bounded_all([sync_once(pair.receiver, 0) for pair in pairs], SETUP_PARALLEL)
     for pair in pairs:
         pair.starts.clear()
         pair.arrivals.clear()
@@ -369,19 +403,38 @@ async def run_level(
     deadline = time.monotonic() + RUN_TIMEOUT
     window = benchlib.Window(server.stats)
     client = benchlib.Window(benchlib.ProcStats(os.getpid(), children=False))
-    receivers = [
-        asyncio.create_task(receive(p, set(b), deadline)) for p, b in zip(pairs, plans, strict=True)
-    ]
-    await asyncio.sleep(0.05)  # let the long polls reach the server
+    failed: dict[str, str] = {}
+    receivers: list[asyncio.Task[None]] = []
+    # The long polls open RAMP at a time (untimed): Synapse listens with a backlog of 50, and
+    # 1,000 connections at once overflow it (dropped handshakes wait 1 s and more to be retried).
+    for first in range(0, len(pairs), RAMP):
+        receivers += [
+            asyncio.create_task(receive(p, set(b), failed, deadline))
+            for p, b in zip(pairs[first : first + RAMP], plans[first : first + RAMP], strict=True)
+        ]
+        await asyncio.sleep(0.05)  # let the long polls reach the server
+    overflows = benchlib.listen_overflows()
     window.start()
     client.start()
     try:
         if interval is None:
-            await asyncio.gather(*(send(p, b) for p, b in zip(pairs, plans, strict=True)))
+            slots = asyncio.Semaphore(benchlib.SEND_WINDOW)
+            await asyncio.gather(
+                *(
+                    benchlib.send_closed(b, benchlib.guarded(fire(p), failed), p.starts, slots)
+                    for p, b in zip(pairs, plans, strict=True)
+                )
+            )
         else:
             await asyncio.gather(
                 *(
-                    benchlib.send_paced(b, interval, n * interval / len(pairs), fire(p), p.starts)
+                    benchlib.send_paced(
+                        b,
+                        interval,
+                        n * interval / len(pairs),
+                        benchlib.guarded(fire(p), failed),
+                        p.starts,
+                    )
                     for n, (p, b) in enumerate(zip(pairs, plans, strict=True))
                 )
             )
@@ -393,12 +446,14 @@ async def run_level(
     server_use, client_use = window.stop(), client.stop()
     starts = {k: v for p in pairs for k, v in p.starts.items()}
     arrivals = {k: v for p in pairs for k, v in p.arrivals.items()}
-    return benchlib.rate_and_latency(starts, arrivals) | {
+    run = benchlib.rate_and_latency(starts, arrivals) | {
         "pairs": len(pairs),
         "messages_per_sender": messages,
         "server": server_use,
         "load_generator": client_use,
+        "listen_overflows": benchlib.listen_overflows() - overflows,
     }
+    return benchlib.outcome(run, failed, time.monotonic() >= deadline)
 
 
 async def measure(
@@ -413,18 +468,23 @@ async def measure(
         most = max([n for n, _ in plan] + [sweep[0]])
         print(f"[synapse] up at {server.url}; {2 * most} users and {most} rooms ...", flush=True)
         setup = time.perf_counter()
-        tag = secrets.token_hex(2)
-        pairs = await bounded_all([make_pair(server, i, tag) for i in range(most)], 8)
-        setup_s = time.perf_counter() - setup
-        print(f"[synapse] set up in {setup_s:.0f} s", flush=True)
+        phases: dict[str, float] = {}
+        users: list[User] = []
         try:
-            await run_level(server, pairs, warmup, "warmup")
+            pairs = await set_up(server, most, phases, users)
+            setup_s = time.perf_counter() - setup
+            print(f"[synapse] set up in {setup_s:.0f} s", flush=True)
+            warm = await run_level(server, pairs, warmup, "warmup")
+            warm_up = {k: warm[k] for k in ("messages", "delivered", "incomplete") if k in warm}
+            print(f"[synapse] warm-up: {warm_up}", flush=True)
             for n, m in plan:
                 print(f"[synapse] {n} pair(s) x {m} messages ...", flush=True)
                 run = await run_level(server, pairs[:n], m, f"n{n}")
                 run["setup_s_all_pairs"] = setup_s
+                run["setup_phases_s"] = phases
                 run["clients_connected"] = 2 * most
                 run["warmup_per_pair"] = warmup
+                run["warmup"] = warm_up
                 print(
                     f"[synapse]   {run.get('messages_per_s', 0):.1f} msg/s, "
                     f"p99 {run.get('latency', {}).get('p99_ms', float('nan')):.1f} ms",
@@ -445,9 +505,8 @@ async def measure(
                 if sweep_runs is not None:
                     sweep_runs.append(run)
         finally:
-            for pair in pairs:
-                await pair.sender.http.aclose()
-                await pair.receiver.http.aclose()
+            for user in users:
+                await user.http.aclose()
     return runs
 
 
@@ -463,9 +522,13 @@ async def measure_plan(
     runs: list[dict[str, Any]] = []
     if shared or sweep[1]:
         runs = await measure(shared, warmup, sweep, sweep_runs)
-    for level in plan:
-        if level[0] > OWN_SERVER_ABOVE:
-            runs += await measure([level], large_warmup)
+    for n, m in plan:
+        if n > OWN_SERVER_ABOVE:
+            try:
+                runs += await measure([(n, m)], large_warmup)
+            except Exception as exc:  # recorded as the level's result
+                print(f"[synapse] {n} pairs: INCOMPLETE: {type(exc).__name__}: {exc}", flush=True)
+                runs.append(benchlib.incomplete_level(n, m, exc))
     return runs
 
 
@@ -565,13 +628,28 @@ def main() -> None:
             "overridden: one client listener on 127.0.0.1 (no federation listener), SQLite, "
             "rate limits (`rc_message`, `rc_registration`, `rc_login`, `rc_joins`, "
             "`rc_invites`, `rc_room_creation`) at 100,000/s, presence off, logging at WARNING.",
-            "Users are created with the shared-secret admin API and log in with a password; "
-            "each pair's sender creates a private room and invites the receiver, who joins.",
+            "Users are created with the shared-secret admin API, each using the access token "
+            "of the device its registration created (a separate password login only cost "
+            "set-up time); each pair's sender creates a private room and invites the receiver, "
+            "who joins.",
+            f"At most {benchlib.SEND_WINDOW} PUTs are in flight at once across all senders, as "
+            "on Hotline: only the 1,000-pair level is held by it; its 1,000 first messages are "
+            "all due when the level starts and latency counts from then, including the wait "
+            "for a free slot. Levels above 100 pairs run on a fresh Synapse of their own.",
+            "Synapse's client listener accepts with a backlog of 50 (the Twisted default that "
+            "`synapse.app._base` passes; not configurable), so bursts of new connections "
+            "overflow it: the receivers' long polls are opened 40 at a time before the clock "
+            "starts, and each run records `listen_overflows`, the machine's TcpExt "
+            "ListenOverflows counter over the level (a dropped handshake is retried by the "
+            "client's kernel after 1 s or more, which counts in latency; a connection given up "
+            "shows as a failed send).",
             "What differs from Hotline: no end-to-end encryption (events are stored and relayed "
             "in clear), no records capture or Merkle log, no per-device fan-out; the load "
             "generator is plain HTTP (httpx, one client per user, all in one process) and is "
             "not free: see its CPU column, on a 2-core machine it shares with the server.",
             "Synapse's docs call SQLite unsuitable for production; Hotline runs SQLite here too.",
+            *benchlib.setup_notes(runs, SETUP_PARALLEL),
+            *benchlib.incomplete_notes("Synapse", runs),
         ],
         results={
             "synapse_version": version,
