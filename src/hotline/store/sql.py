@@ -577,7 +577,7 @@ class SqlStore(
                 found = await conn.scalar(prepared.LOG_INDEX_OF, {"record_id": record.record_id})
                 return Enqueued(False, None if found is None else int(found), None)
             assert index is not None
-            tail = await tail_in(conn, tail_from, index + 1)
+            tail = await tail_in(conn, tail_from, index + 1, ([index], [record]))
             return Enqueued(True, index, tail, await sign_head_in(conn, tail, sign_head))
 
     async def _enqueue_in(

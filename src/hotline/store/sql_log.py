@@ -70,15 +70,22 @@ async def append_in(conn: AsyncConnection, leaves: list[LogLeaf], now: float) ->
     return [int(i) for i in indices if i is not None]
 
 
-async def tail_in(conn: AsyncConnection, start: int, end: int) -> LogTail:
+async def tail_in(
+    conn: AsyncConnection, start: int, end: int, ours: tuple[list[int], list[LogLeaf]] = ([], [])
+) -> LogTail:
     """Leaf hashes ``[start, end)`` (at most MAX_TAIL) inside the appending transaction.
 
     The appender holds the sequencer row, and entries commit in index order behind it, so
-    every index below ``end`` is committed or ours: the answer has no gaps.
+    every index below ``end`` is committed or ours: the answer has no gaps. ``ours``: the
+    indices and leaves just appended; when they are the whole range (the caller's tree was
+    up to date) the hashes are theirs, with no query.
     """
     end = min(end, start + MAX_TAIL)
     if start < 0 or end <= start:
         return LogTail(max(start, 0), [])
+    indices, leaves = ours
+    if indices == list(range(start, end)):
+        return LogTail(start, [leaf.leaf_hash for leaf in leaves])
     rows = await conn.execute(prepared.LEAF_HASHES, {"start": start, "end": end})
     return LogTail(start, [bytes(r.leaf_hash) for r in rows])
 
@@ -133,7 +140,7 @@ class SqlLogMixin:
         conflict = AlreadyExists("a record id is already in the log")
         async with self._tx(conflict=conflict) as conn:
             indices = await append_in(conn, leaves, now)
-            tail = await tail_in(conn, tail_from, max(indices) + 1)
+            tail = await tail_in(conn, tail_from, max(indices) + 1, (indices, leaves))
             return Appended(indices, tail, await sign_head_in(conn, tail, sign_head))
 
     async def record_index(self: _HasTx, record_id: str) -> int | None:
