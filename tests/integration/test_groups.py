@@ -19,6 +19,7 @@ from test_capture import log_records
 from hotline.client.device import HotlineClient
 from hotline.client.group_roster import sign_roster
 from hotline.client.groups import roster_of
+from hotline.client.sending import send_envelope
 from hotline.crypto.identity import IdentityKey
 from hotline.crypto.megolm import OutboundGroup
 from hotline.wire.api import InboxItem
@@ -182,7 +183,7 @@ async def test_non_member_refused_by_server(make_principal, live_server) -> None
 async def test_group_peer_may_not_send_direct_messages(make_principal) -> None:
     _potus, vp, sos, _gid = await cabinet(make_principal)
     async with vp._tx() as (state, account):  # a modified client
-        await vp._send_envelope(state, account, sos.handle, "text", text="psst")
+        await send_envelope(vp, state, account, sos.handle, "text", text="psst")
     events = await sos.sync()
     assert any("not a contact" in e.text for e in events if e.kind == "warning")
     assert all(m.text != "psst" for m in sos.keystore.history())
@@ -205,8 +206,13 @@ async def forged_roster_events(
 
     forged = sign_roster(identity, msgspec.structs.replace(current, **fields))
     async with sender._tx() as (st, account):
-        await sender._send_envelope(
-            st, account, to.handle, "group_roster", group=GroupPayload(group_id=gid, roster=forged)
+        await send_envelope(
+            sender,
+            st,
+            account,
+            to.handle,
+            "group_roster",
+            group=GroupPayload(group_id=gid, roster=forged),
         )
     return [e.text for e in await to.sync() if e.kind == "warning"]
 
@@ -232,7 +238,8 @@ async def test_roster_forgery_and_rollback_refused(make_principal) -> None:
     # Rollback: potus's roster v1 again (replayed by a hostile server or relayed by anyone).
     async with potus._tx() as (state, account):
         roster = Signed(payload=v1.roster, signature=v1.signature)
-        await potus._send_envelope(
+        await send_envelope(
+            potus,
             state,
             account,
             sos.handle,
