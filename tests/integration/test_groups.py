@@ -6,14 +6,12 @@ of each other and reach each other only as members of the group.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 
 import httpx
 import msgspec
 import pytest
-from harness import LiveServer, connect, start_server
-from sqlalchemy import event as sa_event
+from harness import RouteTransactions, connect, start_server
 from test_capture import log_records
 
 from hotline.client.device import HotlineClient
@@ -81,35 +79,6 @@ async def test_every_member_gets_each_message_once_and_it_is_recorded_once(
     assert b"Briefing" not in blob
 
 
-class GroupSendTransactions:
-    """Store transactions the server begins while ``client``'s ``POST /v1/groups/messages`` is
-    in flight (the outbound worker's polls left out): one count per group send."""
-
-    def __init__(self, server: LiveServer, client: HotlineClient) -> None:
-        self.counts: list[int] = []
-        self._open = False
-        self._engine = server.store.engine.sync_engine  # type: ignore[attr-defined]
-        # ServerApi keeps its httpx.AsyncClient in ``_http``; the hooks only observe.
-        client.server._http.event_hooks = {"request": [self._sent], "response": [self._answered]}
-        sa_event.listen(self._engine, "begin", self._begun)
-
-    async def _sent(self, request: httpx.Request) -> None:
-        self._open = request.url.path == "/v1/groups/messages"
-        if self._open:
-            self.counts.append(0)
-
-    async def _answered(self, _response: httpx.Response) -> None:
-        self._open = False
-
-    def _begun(self, _conn: object) -> None:
-        task = asyncio.current_task()
-        if self._open and (task is None or task.get_name() != "hotline-outbound"):
-            self.counts[-1] += 1
-
-    def remove(self) -> None:
-        sa_event.remove(self._engine, "begin", self._begun)
-
-
 async def test_group_send_is_one_read_and_one_write_whatever_the_size(
     make_principal, live_server
 ) -> None:
@@ -120,7 +89,7 @@ async def test_group_send_is_one_read_and_one_write_whatever_the_size(
     potus, vp, _sos, gid = await cabinet(make_principal)
     cia = await make_principal("cia")
     await connect(potus, cia)
-    counted = GroupSendTransactions(live_server, potus)
+    counted = RouteTransactions(live_server, potus, "/v1/groups/messages")
     try:
         await potus.groups.send(gid, "Three of us.")
         await potus.groups.add(gid, [cia.handle])
