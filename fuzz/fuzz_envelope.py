@@ -2,7 +2,7 @@
 
 A malicious contact controls these bytes completely (they pass the encryption), so the
 receiving client must refuse anything malformed with a typed error.
-Target: :func:`hotline.client.device.decode_envelope`.
+Target: :func:`hotline.client.inbox.decode_envelope`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from runner import instrumented, main
 
 with instrumented():
-    from hotline.client.device import decode_envelope
+    from hotline.client.inbox import decode_envelope
 
 
 def test_one_input(data: bytes) -> None:

@@ -4,7 +4,8 @@
 ``HOTLINE_LOG_LEVEL=warning``, a wide ``COLUMNS`` so Rich does not wrap, and, per call,
 ``HOTLINE_HOME`` / ``HOTLINE_PASSPHRASE``. ``ServerProcess`` runs ``hotline server`` on a free
 127.0.0.1 port and always kills it. ``Device`` is one registered
-``HOTLINE_HOME``; ``register`` enrols and registers one.
+``HOTLINE_HOME``; ``register`` enrols and registers one. ``all_commands`` walks a Typer app's
+commands and subcommands.
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import typer
 
 DOMAIN = "gov.test"
 PASSPHRASE = "correct horse battery staple"
@@ -213,3 +218,18 @@ def register(server: ServerProcess, home: Path, name: str, display_name: str) ->
     assert f"Registered {handle}" in out
     assert (home / "keystore.key").exists()
     return Device(home, handle)
+
+
+def _walk(command: Any, path: tuple[str, ...], ctx: Any) -> Iterator[tuple[tuple[str, ...], Any]]:
+    yield path, command
+    if hasattr(command, "list_commands"):  # a group (Typer vendors its own click classes)
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            sub_ctx = type(ctx)(sub, parent=ctx, info_name=name)
+            yield from _walk(sub, (*path, name), sub_ctx)
+
+
+def all_commands(app: typer.Typer) -> list[tuple[tuple[str, ...], Any]]:
+    """Every command of ``app`` with its path (the root's is ``()``), groups included."""
+    root = typer.main.get_command(app)
+    return list(_walk(root, (), root.make_context("hotline", [], resilient_parsing=True)))

@@ -8,33 +8,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
-from cli_helpers import hotline_env
+from cli_helpers import all_commands, hotline_env
 from typer.testing import CliRunner
 
 from hotline.cli.main import app
 
-
-def _walk(command: Any, path: tuple[str, ...], ctx: Any) -> Iterator[tuple[tuple[str, ...], Any]]:
-    yield path, command
-    if hasattr(command, "list_commands"):  # a group (Typer vendors its own click classes)
-        for name in command.list_commands(ctx):
-            sub = command.get_command(ctx, name)
-            sub_ctx = type(ctx)(sub, parent=ctx, info_name=name)
-            yield from _walk(sub, (*path, name), sub_ctx)
-
-
-def all_commands() -> list[tuple[tuple[str, ...], Any]]:
-    root = typer.main.get_command(app)
-    return list(_walk(root, (), root.make_context("hotline", [], resilient_parsing=True)))
-
-
-COMMANDS = all_commands()
+COMMANDS = all_commands(app)
 
 
 def _squash(text: str) -> str:

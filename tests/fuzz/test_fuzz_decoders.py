@@ -41,8 +41,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hotline.client.cards import read_card
-from hotline.client.device import HotlineClient, decode_envelope
+from hotline.client.device import HotlineClient
 from hotline.client.group_roster import open_roster
+from hotline.client.inbox import decode_envelope
 from hotline.client.transport import MAX_RESPONSE, _Push
 from hotline.crypto.identity import DOMAIN_CARD
 from hotline.policy.grants import open_grant, open_revocation, sign_grant, sign_revocation

@@ -8,11 +8,14 @@ cards and are contacts both ways.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import event as sa_event
 
 from hotline.client.device import HotlineClient
 from hotline.crypto.hpke import CustodianPrivateKey
@@ -77,3 +80,37 @@ async def connect(a: HotlineClient, b: HotlineClient) -> None:
     await a.add_contact(card)
     await b.sync()
     await a.sync()
+
+
+class RouteTransactions:
+    """Store transactions ``server`` begins while one of ``client``'s requests to ``path`` is
+    in flight (the outbound worker's polls left out): one count per request.
+
+    Counts SQLAlchemy ``begin`` events on the server's engine between the request leaving
+    ``client`` and its response arriving (httpx event hooks, which only observe).
+    """
+
+    def __init__(self, server: LiveServer, client: HotlineClient, path: str) -> None:
+        self.counts: list[int] = []
+        self._path = path
+        self._open = False
+        self._engine = server.store.engine.sync_engine  # type: ignore[attr-defined]
+        # ServerApi keeps its httpx.AsyncClient in ``_http``.
+        client.server._http.event_hooks = {"request": [self._sent], "response": [self._answered]}
+        sa_event.listen(self._engine, "begin", self._begun)
+
+    async def _sent(self, request: httpx.Request) -> None:
+        self._open = request.url.path == self._path
+        if self._open:
+            self.counts.append(0)
+
+    async def _answered(self, _response: httpx.Response) -> None:
+        self._open = False
+
+    def _begun(self, _conn: object) -> None:
+        task = asyncio.current_task()
+        if self._open and (task is None or task.get_name() != "hotline-outbound"):
+            self.counts[-1] += 1
+
+    def remove(self) -> None:
+        sa_event.remove(self._engine, "begin", self._begun)

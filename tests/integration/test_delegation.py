@@ -170,7 +170,7 @@ async def test_revocation_stops_reading_and_answering(
     async with chief.keystore.transaction() as state:  # a modified aide client...
         state.delegations = {**state.delegations, **_held_again(potus, chief)}
 
-    async def no_check(*args: object) -> None:
+    def no_check(*args: object, **kwargs: object) -> None:
         return None
 
     monkeypatch.setattr(server_delegation, "check_on_behalf", no_check)  # ...and server

@@ -6,19 +6,18 @@ of each other and reach each other only as members of the group.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 
 import httpx
 import msgspec
 import pytest
-from harness import LiveServer, connect, start_server
-from sqlalchemy import event as sa_event
+from harness import RouteTransactions, connect, start_server
 from test_capture import log_records
 
 from hotline.client.device import HotlineClient
 from hotline.client.group_roster import sign_roster
 from hotline.client.groups import roster_of
+from hotline.client.sending import send_envelope
 from hotline.crypto.identity import IdentityKey
 from hotline.crypto.megolm import OutboundGroup
 from hotline.wire.api import InboxItem
@@ -80,35 +79,6 @@ async def test_every_member_gets_each_message_once_and_it_is_recorded_once(
     assert b"Briefing" not in blob
 
 
-class GroupSendTransactions:
-    """Store transactions the server begins while ``client``'s ``POST /v1/groups/messages`` is
-    in flight (the outbound worker's polls left out): one count per group send."""
-
-    def __init__(self, server: LiveServer, client: HotlineClient) -> None:
-        self.counts: list[int] = []
-        self._open = False
-        self._engine = server.store.engine.sync_engine  # type: ignore[attr-defined]
-        # ServerApi keeps its httpx.AsyncClient in ``_http``; the hooks only observe.
-        client.server._http.event_hooks = {"request": [self._sent], "response": [self._answered]}
-        sa_event.listen(self._engine, "begin", self._begun)
-
-    async def _sent(self, request: httpx.Request) -> None:
-        self._open = request.url.path == "/v1/groups/messages"
-        if self._open:
-            self.counts.append(0)
-
-    async def _answered(self, _response: httpx.Response) -> None:
-        self._open = False
-
-    def _begun(self, _conn: object) -> None:
-        task = asyncio.current_task()
-        if self._open and (task is None or task.get_name() != "hotline-outbound"):
-            self.counts[-1] += 1
-
-    def remove(self) -> None:
-        sa_event.remove(self._engine, "begin", self._begun)
-
-
 async def test_group_send_is_one_read_and_one_write_whatever_the_size(
     make_principal, live_server
 ) -> None:
@@ -119,7 +89,7 @@ async def test_group_send_is_one_read_and_one_write_whatever_the_size(
     potus, vp, _sos, gid = await cabinet(make_principal)
     cia = await make_principal("cia")
     await connect(potus, cia)
-    counted = GroupSendTransactions(live_server, potus)
+    counted = RouteTransactions(live_server, potus, "/v1/groups/messages")
     try:
         await potus.groups.send(gid, "Three of us.")
         await potus.groups.add(gid, [cia.handle])
@@ -182,7 +152,7 @@ async def test_non_member_refused_by_server(make_principal, live_server) -> None
 async def test_group_peer_may_not_send_direct_messages(make_principal) -> None:
     _potus, vp, sos, _gid = await cabinet(make_principal)
     async with vp._tx() as (state, account):  # a modified client
-        await vp._send_envelope(state, account, sos.handle, "text", text="psst")
+        await send_envelope(vp, state, account, sos.handle, "text", text="psst")
     events = await sos.sync()
     assert any("not a contact" in e.text for e in events if e.kind == "warning")
     assert all(m.text != "psst" for m in sos.keystore.history())
@@ -205,8 +175,13 @@ async def forged_roster_events(
 
     forged = sign_roster(identity, msgspec.structs.replace(current, **fields))
     async with sender._tx() as (st, account):
-        await sender._send_envelope(
-            st, account, to.handle, "group_roster", group=GroupPayload(group_id=gid, roster=forged)
+        await send_envelope(
+            sender,
+            st,
+            account,
+            to.handle,
+            "group_roster",
+            group=GroupPayload(group_id=gid, roster=forged),
         )
     return [e.text for e in await to.sync() if e.kind == "warning"]
 
@@ -232,7 +207,8 @@ async def test_roster_forgery_and_rollback_refused(make_principal) -> None:
     # Rollback: potus's roster v1 again (replayed by a hostile server or relayed by anyone).
     async with potus._tx() as (state, account):
         roster = Signed(payload=v1.roster, signature=v1.signature)
-        await potus._send_envelope(
+        await send_envelope(
+            potus,
             state,
             account,
             sos.handle,

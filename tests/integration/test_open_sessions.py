@@ -11,6 +11,7 @@ from harness import PASSPHRASE
 
 from hotline.client.device import HotlineClient
 from hotline.client.inbox import handle_item
+from hotline.client.sending import build_request
 from hotline.wire import api
 from hotline.wire.encoding import b64d, b64e
 
@@ -92,7 +93,8 @@ async def test_failed_transaction_leaves_no_advanced_session_in_use(
     # The sender side: an encryption in a failed transaction is not kept either.
     with pytest.raises(RuntimeError):
         async with washington._tx() as (state, account):
-            await washington._request(
+            await build_request(
+                washington,
                 state,
                 account,
                 ottawa.handle,

@@ -21,6 +21,7 @@ from harness import (
 from hotline.client import policy_pin
 from hotline.client.cards import sign_allowlist
 from hotline.client.device import HotlineClient
+from hotline.client.sending import send_envelope
 from hotline.client.transport import ServerApi
 from hotline.crypto.identity import IdentityKey
 from hotline.policy.document import parse_toml, sign_policy
@@ -121,8 +122,13 @@ async def test_policy_enforced_by_client_and_server_and_recorded(tmp_path: Path)
 
             account = DeviceAccount.from_pickle(tx.account_pickle, alice.keystore.pickle_key)
             with pytest.raises(ForbiddenByPolicy):
-                await alice._send_envelope(
-                    tx, account, bob.handle, "call", call=CallSignal(call_id="c1", event="offer")
+                await send_envelope(
+                    alice,
+                    tx,
+                    account,
+                    bob.handle,
+                    "call",
+                    call=CallSignal(call_id="c1", event="offer"),
                 )
         refusals = [d for d in policy_records(server.db_path) if d.get("event") == "refused"]
         assert {d["rule"] for d in refusals} >= {
@@ -155,8 +161,8 @@ async def test_misdeclared_content_is_dropped_by_the_recipient(
             from hotline.crypto.olm import DeviceAccount
 
             account = DeviceAccount.from_pickle(tx.account_pickle, alice.keystore.pickle_key)
-            await alice._send_envelope(
-                tx, account, bob.handle, "call", call=CallSignal(call_id="c1", event="offer")
+            await send_envelope(
+                alice, tx, account, bob.handle, "call", call=CallSignal(call_id="c1", event="offer")
             )
         monkeypatch.undo()
         events = await bob.sync()

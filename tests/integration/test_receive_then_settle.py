@@ -10,7 +10,8 @@ from pathlib import Path
 from harness import PASSPHRASE
 from test_capture import log_records
 
-from hotline.client.device import MAX_RECEIPT_IDS, HotlineClient
+from hotline.client.device import HotlineClient
+from hotline.client.mailbox import MAX_RECEIPT_IDS
 from hotline.wire import api
 
 

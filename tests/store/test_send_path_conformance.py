@@ -84,6 +84,28 @@ async def test_send_context_reads_every_check_at_once(store: Store) -> None:
     assert context.undelivered == await store.count_undelivered("potus-1")
 
 
+async def test_send_context_for_an_aide_reads_the_principal_in_the_same_read(
+    store: Store,
+) -> None:
+    """An aide writing for a principal: the allowlist is asked for the principal, and the
+    principal's devices and grants come with the rest."""
+    await enrol(store, "pm", "pm-1")
+    await enrol(store, "potus", "potus-2", "potus-1")
+    await enrol(store, "chief", "chief-1")
+    await store.put_grant(grant("g-chief"), max_active=8, now=T0)  # potus -> chief
+    await store.set_allowlist("pm", blob(1, b"allow"), ["potus"])
+    context = await store.send_context("chief-1", "chief", "pm", T0 + 10, on_behalf_of="potus")
+    assert context.allowed  # pm allows potus, for whom chief writes
+    assert context.principal_devices == ["potus-1", "potus-2"]
+    assert (context.recipient_devices, context.sender_devices) == (["pm-1"], ["chief-1"])
+    assert [(g.principal, g.aide, g.aide_devices) for g in context.grants] == [
+        ("potus", "chief", ("chief-1",))
+    ]
+    plain = await store.send_context("chief-1", "chief", "pm", T0 + 10)
+    assert not plain.allowed  # chief is not on pm's allowlist
+    assert plain.principal_devices == [] and plain.grants == []
+
+
 async def test_send_context_to_oneself_and_to_unknown(store: Store) -> None:
     await enrol(store, "potus", "potus-1", "potus-2")
     own = await store.send_context("potus-1", "potus", "potus", T0)

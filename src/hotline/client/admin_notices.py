@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from hotline.client.device_lists import devices_of
 from hotline.client.events import ClientEvent
 from hotline.client.linked_devices import publish_device_list
 from hotline.client.state import ClientState
@@ -44,10 +45,10 @@ async def admin_removed(
     assert reply is not None
     if notice.device_id not in reply.blocked:
         return [ClientEvent("warning", state.handle, "a device removal the server does not hold")]
-    remaining = await client._devices(state, state.handle, refresh=True)  # blocked left out
+    remaining = await devices_of(client, state, state.handle, refresh=True)  # blocked left out
     with contextlib.suppress(StaleVersion):  # another of my devices re-signed it first
         await publish_device_list(client, state, remaining)
-    await client._devices(state, state.handle, refresh=True)
+    await devices_of(client, state, state.handle, refresh=True)
     return [
         ClientEvent(
             "warning",

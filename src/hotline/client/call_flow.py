@@ -51,6 +51,7 @@ from hotline.calls.errors import CallFailed, DtlsFingerprintMismatch, NoSuchCall
 from hotline.calls.state import Call, CallOutput, CallState, CallTimeouts
 from hotline.client.capture import flush_records, queue_record
 from hotline.client.events import ClientEvent, EventKind
+from hotline.client.sending import send_envelope
 from hotline.client.state import ClientState
 from hotline.client.transcript import conversation_id
 from hotline.crypto.olm import DeviceAccount
@@ -415,7 +416,7 @@ class CallFlows:
             for signal in out.signals:
                 await self._bounded(
                     live,
-                    self.client._send_envelope(state, account, live.peer, "call", call=signal),
+                    send_envelope(self.client, state, account, live.peer, "call", call=signal),
                 )
             if out.remote_sdp and live.media is not None:
                 live.e2e_sdp = out.remote_sdp

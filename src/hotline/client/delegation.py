@@ -22,6 +22,7 @@ from hotline.client.capture import flush_records
 from hotline.client.delegation_state import HeldDelegation, IssuedGrant
 from hotline.client.delegation_view import fetch_aides
 from hotline.client.events import ClientEvent
+from hotline.client.sending import send_envelope
 from hotline.client.state import ClientState, ContactState, MessageEntry
 from hotline.crypto.identity import IdentityKey
 from hotline.policy.grants import (
@@ -146,7 +147,7 @@ async def grant_aide(
             expires_at=str(grant.expires_at),
         )
         notice = DelegationNotice(grant=signed, contacts=_pins(state, aide.handle))
-        await client._send_envelope(state, account, aide.handle, "delegation", delegation=notice)
+        await send_envelope(client, state, account, aide.handle, "delegation", delegation=notice)
         await fetch_aides(client, state, state.handle)
         await flush_records(client.server, state)
     return issued
@@ -189,8 +190,8 @@ async def revoke_aide(client: HotlineClient, name: str) -> IssuedGrant:
         notice = DelegationNotice(revocation=signed)
         # If the aide left, the server and counterparts refuse the grant all the same.
         with contextlib.suppress(NotAContact, UnknownContact):
-            await client._send_envelope(
-                state, account, issued.aide, "delegation", delegation=notice
+            await send_envelope(
+                client, state, account, issued.aide, "delegation", delegation=notice
             )
         await flush_records(client.server, state)
     return issued
@@ -296,8 +297,8 @@ async def answer_for(
         held = _held(client, state, principal)
         if counterpart not in state.contacts or counterpart == principal:
             raise UnknownContact(f"{counterpart} is not a counterpart of {principal}")
-        entry = await client._send_envelope(
-            state, account, counterpart, "text", text=text, acting_for=held
+        entry = await send_envelope(
+            client, state, account, counterpart, "text", text=text, acting_for=held
         )
     assert entry is not None
     return entry

@@ -16,6 +16,7 @@ from hotline.client import channel
 from hotline.client.capture import queue_record
 from hotline.client.cards import open_device_list
 from hotline.client.delegation_state import AidesOf, AideView
+from hotline.client.device_lists import claim_sessions, pinned_identity
 from hotline.client.events import ClientEvent
 from hotline.client.message_log import keep_text
 from hotline.client.state import ClientState, MessageEntry
@@ -47,7 +48,7 @@ async def fetch_aides(client: HotlineClient, state: ClientState, handle: str) ->
         "GET", f"/v1/principals/{handle}/delegations", response=DelegationsResponse
     )
     assert reply is not None
-    pinned = client._pinned_identity(state, handle)
+    pinned = pinned_identity(state, handle)
     previous = state.aides_of.get(handle)
     revoked = set(previous.revoked if previous else [])
     for signed in reply.revocations:
@@ -107,7 +108,7 @@ async def aide_targets(
             devices = [d for d in aide.devices if d.device_id != state.device_id]
             missing = [d for d in devices if not channel.has_session(state, aide.aide, d.device_id)]
             if missing:
-                await client._claim_sessions(state, account, aide.aide, missing)
+                await claim_sessions(client, state, account, aide.aide, missing)
             targets += [(aide.aide, d) for d in devices]
     return targets
 

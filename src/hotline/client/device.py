@@ -17,57 +17,47 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from hotline.client import channel, outbox, policy_pin
+from hotline.client import outbox, policy_pin
 from hotline.client.call_flow import CallFlows
 from hotline.client.capture import (
-    RECORD_KIND,
-    build_record,
-    check_receipt,
     fetch_policy,
     flush_records,
     queue_record,
 )
 from hotline.client.cards import (
     make_card,
-    open_device_list,
     read_card,
     sign_allowlist,
     sign_device_list,
 )
-from hotline.client.delegation_state import HeldDelegation
-from hotline.client.delegation_view import aide_targets
 from hotline.client.events import ClientEvent
-from hotline.client.group_state import peer_state
 from hotline.client.groups import Groups
 from hotline.client.keystore import Keystore
+from hotline.client.mailbox import Mailbox
 from hotline.client.sas_flow import SasFlow, SasFlows
+from hotline.client.sending import reencryptor, send_envelope
 from hotline.client.session_cache import SessionCache
 from hotline.client.state import (
     ClientState,
     ContactState,
     InviteState,
     MessageEntry,
-    MessageStatus,
-    OutboxItem,
     PendingRequest,
 )
 from hotline.client.transcript import Transcript, conversation_id
 from hotline.client.transport import ServerApi
 from hotline.crypto.identity import DOMAIN_AUTH, DOMAIN_ONE_TIME_KEY, IdentityKey, IdentityPublicKey
-from hotline.crypto.olm import DeviceAccount, OlmMessage, verify_device_signature
+from hotline.crypto.olm import DeviceAccount
 from hotline.crypto.passphrase import DEFAULT_SCRYPT, ScryptParams
 from hotline.crypto.safety_number import safety_number
 from hotline.wire import api
 from hotline.wire.card import CardPayload
-from hotline.wire.codec import decode, encode
-from hotline.wire.delegation import DelegationNotice
 from hotline.wire.encoding import b64d, b64e
-from hotline.wire.envelope import CallSignal, Envelope, EnvelopeKind, Receipt, SasStep
+from hotline.wire.envelope import Receipt
 from hotline.wire.errors import (
     AlreadyExists,
     BadSignature,
     CustodianNotAuthorised,
-    DeviceListMismatch,
     ForbiddenByPolicy,
     HotlineError,
     IdentityChanged,
@@ -75,13 +65,9 @@ from hotline.wire.errors import (
     MalformedInput,
     NotAContact,
     PolicyDowngrade,
-    ServerUnavailable,
-    StaleVersion,
     UnknownContact,
 )
-from hotline.wire.groups import GroupPayload
 from hotline.wire.lists import DeviceKeys
-from hotline.wire.policy import ContentClass
 from hotline.wire.records import RecordKind
 
 ONE_TIME_KEY_TARGET = 50
@@ -108,10 +94,6 @@ class HotlineClient:
         self._tx_lock = asyncio.Lock()
         #: the account as last committed: (its pickle in the keystore, the open account)
         self._account: tuple[str, DeviceAccount] | None = None
-        #: receipts or records may wait to be sent (``settle``); true at first, for what a
-        #: previous run left behind
-        self._unsettled = True
-        self._top_up_due = False
         #: Olm sessions kept open between operations, keyed by their pickles in the state
         self.sessions = SessionCache(keystore.pickle_key)
         self.sas = SasFlows(self)
@@ -121,6 +103,8 @@ class HotlineClient:
         self.calls: CallFlows | None = CallFlows(self)
         #: small groups (``client.groups``)
         self.groups = Groups(self)
+        #: the receiving side (``client.mailbox``): sync, receive, settle, listen
+        self.mailbox = Mailbox(self)
         state = keystore.load()
         self.handle = state.handle
         self.device_id = state.device_id
@@ -521,7 +505,7 @@ class HotlineClient:
         card = read_card(request.card, self.clock())
         contact = self._pin_contact(state, card.payload, status="active")
         await self._upload_allowlist(state)
-        await self._send_envelope(state, account, contact.handle, "contact_accepted")
+        await send_envelope(self, state, account, contact.handle, "contact_accepted")
         self._local_record(
             state,
             "contact_added",
@@ -540,7 +524,7 @@ class HotlineClient:
             if contact.status == "active":
                 # They may have cut us off already, or their key changed: remove all the same.
                 with contextlib.suppress(NotAContact, IdentityChanged):
-                    await self._send_envelope(state, account, contact.handle, "contact_removed")
+                    await send_envelope(self, state, account, contact.handle, "contact_removed")
             contact.status = "removed"
             self._local_record(state, "contact_removed", [contact.handle], action="removed")
             await self._upload_allowlist(state)
@@ -633,183 +617,9 @@ class HotlineClient:
                     f"{handle}'s identity key changed; compare the new safety number "
                     f"('hotline verify {handle}') and confirm it before sending"
                 )
-            entry = await self._send_envelope(state, account, handle, "text", text=text)
+            entry = await send_envelope(self, state, account, handle, "text", text=text)
         assert entry is not None
         return entry
-
-    async def _send_envelope(
-        self,
-        state: ClientState,
-        account: DeviceAccount,
-        to: str,
-        kind: EnvelopeKind,
-        *,
-        text: str = "",
-        receipt: Receipt | None = None,
-        sas: SasStep | None = None,
-        call: CallSignal | None = None,
-        group: GroupPayload | None = None,
-        delegation: DelegationNotice | None = None,
-        acting_for: HeldDelegation | None = None,
-    ) -> MessageEntry | None:
-        """Build, record and send one envelope to ``to`` (queued in the outbox if the server
-        cannot take it now); returns the history entry of a ``text``.
-
-        With ``acting_for`` this device is an aide writing for that principal (client.delegation):
-        the conversation is the principal's, and the envelope, request and record name them.
-        """
-        principal = acting_for.principal if acting_for is not None else None
-        conversation = conversation_id(principal or state.handle, to)
-        transcript = state.transcripts.setdefault(conversation, Transcript(conversation))
-        sender_key = channel.session_key(state.handle, state.device_id)
-        chained = kind == "text"
-        seq, prev = transcript.next_outgoing(sender_key) if chained else (0, "")
-        message_id = secrets.token_urlsafe(16)
-        envelope = Envelope(
-            v=1,
-            kind=kind,
-            message_id=message_id,
-            sender=state.handle,
-            sender_device=state.device_id,
-            recipient=to,
-            sent_at_ms=self.now_ms(),
-            conversation=conversation,
-            seq=seq,
-            prev=prev,
-            text=text,
-            receipt=receipt,
-            sas=sas,
-            call=call,
-            group=group,
-            delegation=delegation,
-            on_behalf_of=principal,
-            grant_id=acting_for.grant_id if acting_for is not None else None,
-        )
-        plaintext = encode(envelope)
-        leaf = self._sender_record(state, envelope, plaintext)
-        warnings = await outbox.flush(self.server, state, self._reencryptor(account))
-        content = policy_pin.content_class(kind)
-        reply, status = await self._deliver(
-            state, account, to, message_id, plaintext, leaf, content, principal
-        )
-        record_index = -1
-        if reply is not None and reply.receipt is not None and leaf is not None:
-            try:
-                record_index = await check_receipt(self.server, state, reply.receipt, leaf)
-            except HotlineError as exc:
-                warnings.append(f"{exc.code}: {exc.detail}")
-        if not chained:
-            return None
-        transcript.record(sender_key, seq, plaintext)
-        entry = MessageEntry(
-            message_id=message_id,
-            conversation=conversation,
-            sender=state.handle,
-            sender_device=state.device_id,
-            text=text,
-            sent_at_ms=envelope.sent_at_ms,
-            seq=seq,
-            status=status,
-            outgoing=True,
-            warnings=warnings,
-            record_index=record_index,
-            on_behalf_of=principal or "",
-        )
-        state.messages.append(entry)
-        return entry
-
-    async def _request(
-        self,
-        state: ClientState,
-        account: DeviceAccount,
-        to: str,
-        message_id: str,
-        plaintext: bytes,
-        leaf: bytes | None,
-        content: ContentClass,
-        on_behalf_of: str | None,
-        *,
-        refresh: bool,
-    ) -> api.SendRequest | None:
-        """Encrypt ``plaintext`` for every current device (None: there is no device to address)."""
-        targets = await self._targets(state, account, to, on_behalf_of, refresh=refresh)
-        ciphertexts = channel.encrypt_for_all(state, self.sessions, targets, plaintext)
-        if not ciphertexts:
-            return None  # a principal whose only device is this one, writing to itself
-        return api.SendRequest(
-            message_id=message_id,
-            to=to,
-            ciphertexts=ciphertexts,
-            record=b64e(leaf) if leaf is not None else None,
-            content_class=content,
-            known_tree_size=state.last_head.size if state.last_head is not None else 0,
-            on_behalf_of=on_behalf_of,
-        )
-
-    async def _deliver(
-        self,
-        state: ClientState,
-        account: DeviceAccount,
-        to: str,
-        message_id: str,
-        plaintext: bytes,
-        leaf: bytes | None,
-        content: ContentClass,
-        on_behalf_of: str | None,
-    ) -> tuple[api.SendResponse | None, MessageStatus]:
-        """Send now, or keep it in the outbox (server down, or older messages still waiting)."""
-        request = await self._request(
-            state, account, to, message_id, plaintext, leaf, content, on_behalf_of, refresh=False
-        )
-        if request is None:
-            return None, "sent"
-        if state.outbox:
-            outbox.enqueue(state, request, plaintext, leaf)
-            return None, "sending"
-        try:
-            try:
-                return await outbox.post(self.server, request), "sent"
-            except DeviceListMismatch:
-                fresh = await self._request(
-                    state,
-                    account,
-                    to,
-                    message_id,
-                    plaintext,
-                    leaf,
-                    content,
-                    on_behalf_of,
-                    refresh=True,
-                )
-                if fresh is None:
-                    raise
-                request = fresh
-                return await outbox.post(self.server, request), "sent"
-        except outbox.TRANSIENT:
-            outbox.enqueue(state, request, plaintext, leaf)
-            return None, "sending"
-
-    def _reencryptor(self, account: DeviceAccount) -> outbox.Reencrypt:
-        async def reencrypt(state: ClientState, item: OutboxItem) -> api.SendRequest:
-            leaf = b64d(item.leaf) if item.leaf else None
-            # the saved request keeps what the first encryption was for (content, principal)
-            saved = decode(b64d(item.request), api.SendRequest)
-            request = await self._request(
-                state,
-                account,
-                item.to,
-                item.message_id,
-                b64d(item.plaintext),
-                leaf,
-                saved.content_class,
-                saved.on_behalf_of,
-                refresh=True,
-            )
-            if request is None:
-                raise DeviceListMismatch("no device left to address")
-            return request
-
-        return reencrypt
 
     async def refresh_policy(self, *, force: bool = False) -> list[ClientEvent]:
         """Take a newer signed policy; a forged or downgraded one is refused, loudly.
@@ -838,238 +648,38 @@ class HotlineClient:
     async def flush_outbox(self) -> list[str]:
         """Send what waits in the outbox (called by sync; also before every send)."""
         async with self._tx() as (state, account):
-            return await outbox.flush(self.server, state, self._reencryptor(account))
-
-    def _sender_record(
-        self, state: ClientState, envelope: Envelope, plaintext: bytes
-    ) -> bytes | None:
-        """The sealed record the server must append before relaying ``envelope``."""
-        if state.archive is None:
-            return None
-        body = envelope.text
-        if envelope.receipt is not None:
-            body = f"{envelope.receipt.kind}: {' '.join(envelope.receipt.message_ids)}"
-        elif envelope.sas is not None:
-            body = f"verification step {envelope.sas.step}"
-        elif envelope.call is not None:
-            body = f"call {envelope.call.call_id}: {envelope.call.event}"
-        elif envelope.group is not None:
-            # a Megolm session key is never put on the record (the messages it opens are)
-            body = f"{envelope.kind} {envelope.group.group_id} {envelope.group.session_id}"
-            plaintext = plaintext if envelope.kind == "group_roster" else b""
-        detail = None
-        if envelope.on_behalf_of is not None:  # an aide's record names whom it wrote for
-            detail = {"on_behalf_of": envelope.on_behalf_of, "grant_id": envelope.grant_id or ""}
-        _, leaf = build_record(
-            state,
-            kind=RECORD_KIND[envelope.kind],
-            side="sent",
-            now_ms=self.now_ms(),
-            sender=state.handle,
-            recipients=[envelope.recipient],
-            conversation=envelope.conversation,
-            message_id=envelope.message_id,
-            created_at_ms=envelope.sent_at_ms,
-            body=body,
-            envelope=plaintext,
-            detail=detail,
-        )
-        return leaf
+            return await outbox.flush(self.server, state, reencryptor(self, account))
 
     async def flush_records(self) -> list[str]:
         """Submit records waiting for the log (received messages, contact changes)."""
         async with self._tx() as (state, _):
             return await flush_records(self.server, state)
 
-    async def _targets(
-        self,
-        state: ClientState,
-        account: DeviceAccount,
-        to: str,
-        on_behalf_of: str | None,
-        *,
-        refresh: bool,
-    ) -> list[tuple[str, DeviceKeys]]:
-        """Every device to encrypt for, each with an Olm session ready: both sides of the
-        conversation (an aide's: the counterpart and the principal), their aides, my others."""
-        sides = [to, on_behalf_of or state.handle]
-        targets: list[tuple[str, DeviceKeys]] = []
-        for handle in dict.fromkeys([*sides, state.handle]):
-            devices = await self._devices(state, handle, refresh=refresh)
-            missing = [
-                d
-                for d in devices
-                if d.device_id != state.device_id
-                and not channel.has_session(state, handle, d.device_id)
-            ]
-            if missing:
-                await self._claim_sessions(state, account, handle, missing)
-            targets += [(handle, d) for d in devices if d.device_id != state.device_id]
-        # Aides of either side with the "read" right (client.delegation_view) read along.
-        targets += await aide_targets(self, state, account, sides, refresh=refresh)
-        return list({d.device_id: (h, d) for h, d in reversed(targets)}.values())
-
-    def _pinned_identity(self, state: ClientState, handle: str) -> bytes:
-        if handle == state.handle:
-            return IdentityKey.from_bytes(b64d(state.identity_key)).public.to_bytes()
-        contact = peer_state(state.contacts, state.group_peers, handle)
-        if contact is None:
-            raise UnknownContact(f"{handle} is not a contact")
-        return b64d(contact.identity_key)
-
-    async def _devices(self, state: ClientState, handle: str, *, refresh: bool) -> list[DeviceKeys]:
-        """The verified device list of ``handle`` (cached; refreshed on request).
-
-        Raises:
-            IdentityChanged: the server presents another identity key than the pinned one.
-            BadSignature: the device list is not signed by the pinned identity key.
-            StaleVersion: the server offers an older device list than one seen before.
-        """
-        own = handle == state.handle
-        contact = None if own else peer_state(state.contacts, state.group_peers, handle)
-        cached = state.own_devices if own else contact.devices if contact else []
-        if cached and not refresh:
-            return cached
-        reply = await self.server.call(
-            "GET", f"/v1/principals/{handle}/devices", response=api.DevicesResponse
-        )
-        assert reply is not None
-        pinned = self._pinned_identity(state, handle)
-        if b64d(reply.identity_key) != pinned:
-            if contact is not None:
-                contact.changed_identity_key = reply.identity_key
-                self._save_now(state)
-            raise IdentityChanged(
-                f"{handle}'s identity key changed"
-                + (" (this contact was verified!)" if contact and contact.verified else "")
-                + f"; compare safety numbers with 'hotline verify {handle}' before sending"
-            )
-        device_list = open_device_list(reply.device_list, pinned, handle)
-        known = state.device_list_version if own else contact.device_list_version if contact else 0
-        if device_list.version < known:
-            raise StaleVersion(f"the server offered an old device list of {handle}")
-        # Devices the administrator removed are not encrypted for, even while still signed.
-        devices = [d for d in device_list.devices if d.device_id not in reply.blocked]
-        if own:
-            state.own_devices = devices
-            state.device_list_version = device_list.version
-        elif contact is not None:
-            contact.devices = devices
-            contact.device_list_version = device_list.version
-        return list(devices)
-
-    async def _claim_sessions(
-        self, state: ClientState, account: DeviceAccount, handle: str, devices: list[DeviceKeys]
-    ) -> None:
-        reply = await self.server.call(
-            "POST",
-            "/v1/keys/claim",
-            api.ClaimRequest(handle=handle, device_ids=[d.device_id for d in devices]),
-            api.ClaimResponse,
-        )
-        assert reply is not None
-        by_id = {d.device_id: d for d in devices}
-        for claimed in reply.keys:
-            device = by_id.get(claimed.device_id)
-            if device is None:
-                continue
-            key = b64d(claimed.key)
-            # The device signed its one-time key: the server cannot substitute its own.
-            verify_device_signature(
-                b64d(device.ed25519), DOMAIN_ONE_TIME_KEY, key, b64d(claimed.signature)
-            )
-            channel.start_session(
-                state,
-                account,
-                self.sessions,
-                handle,
-                device.device_id,
-                b64d(device.curve25519),
-                key,
-            )
-
     # -- receiving ---------------------------------------------------------------------------
     async def sync(self) -> list[ClientEvent]:
         """Send what waits in the outbox, then fetch, process and acknowledge the mailbox."""
-        await self._ensure_login()
-        events = [ClientEvent("warning", self.handle, w) for w in await self.flush_outbox()]
-        events += await self.refresh_policy()
-        while True:
-            reply = await self.server.call(
-                "GET", "/v1/inbox", response=api.InboxResponse, params={"limit": "100"}
-            )
-            assert reply is not None
-            if not reply.items:
-                break
-            events += await self.receive(reply.items)
-        return events + await self.settle()
+        return await self.mailbox.sync()
 
     async def process(self, items: list[api.InboxItem]) -> list[ClientEvent]:
-        """Receive mailbox items (:meth:`receive`), then :meth:`settle` what they oblige."""
-        events = await self.receive(items)
-        return events + await self.settle()
+        """Receive mailbox items, then settle what they oblige (``Mailbox.process``)."""
+        return await self.mailbox.process(items)
 
     async def receive(self, items: list[api.InboxItem]) -> list[ClientEvent]:
-        """Process mailbox items in order, save, then acknowledge them (deleting them on the
-        server). Dedup by message id makes a re-delivery after a crash harmless.
-
-        What the items oblige — delivery receipts to their senders, this device's own records
-        of them for the archive — is saved in the same keystore write (``owed_receipts``,
-        ``pending_records``) and sent by :meth:`settle`, so a message is handed over without
-        waiting for two more round trips, and a crash in between loses neither.
-        """
-        from hotline.client.inbox import handle_item
-
-        events: list[ClientEvent] = []
-        receipts: dict[str, list[str]] = {}
-        async with self._tx() as (state, account):
-            for item in items:
-                events += await handle_item(self, state, account, item, receipts)
-            for to, ids in receipts.items():
-                state.owed_receipts.setdefault(to, []).extend(ids)
-            self._unsettled = bool(state.owed_receipts or state.pending_records)
-        await self.server.ack_over_websocket([i.seq for i in items])
-        if any(i.kind.startswith("olm") and i.body[:2] == "AA" for i in items):
-            # "AA" is base64url for a leading 0x00 byte: an Olm pre-key message (type 0)
-            self._top_up_due = True  # a pre-key message used up one of our one-time keys
-        return events
+        """Handle, save and acknowledge mailbox items (``Mailbox.receive``)."""
+        return await self.mailbox.receive(items)
 
     @property
     def unsettled(self) -> bool:
         """Whether delivery receipts or records received here may still wait to be sent."""
-        return self._unsettled or self._top_up_due
+        return self.mailbox.unsettled
 
     async def settle(self) -> list[ClientEvent]:
-        """Send the delivery receipts owed and the records pending, and top up one-time keys
-        if a pre-key message used one. Returns warnings for what could not be sent."""
-        events: list[ClientEvent] = []
-        if self._unsettled:
-            await self._ensure_login()
-            async with self._tx() as (state, account):
-                events += await self._send_owed_receipts(state, account)
-                for warning in await flush_records(self.server, state):
-                    events.append(ClientEvent("warning", state.handle, warning))
-                self._unsettled = bool(state.owed_receipts or state.pending_records)
-        if self._top_up_due:
-            self._top_up_due = False
-            await self._top_up_keys()
-        return events
+        """Send the receipts and records received items oblige (``Mailbox.settle``)."""
+        return await self.mailbox.settle()
 
-    async def _send_owed_receipts(
-        self, state: ClientState, account: DeviceAccount
-    ) -> list[ClientEvent]:
-        events = []
-        for to, ids in list(state.owed_receipts.items()):
-            for start in range(0, len(ids), MAX_RECEIPT_IDS):
-                chunk = ids[start : start + MAX_RECEIPT_IDS]
-                receipt = Receipt(kind="delivered", message_ids=chunk)
-                try:
-                    await self._send_envelope(state, account, to, "receipt", receipt=receipt)
-                except HotlineError as exc:
-                    # Not retryable (a server that cannot take it now queues it in the outbox).
-                    events.append(ClientEvent("warning", to, f"delivery receipt not sent: {exc}"))
-            del state.owed_receipts[to]
-        return events
+    def listen(self, *, reconnect: bool = False) -> AsyncIterator[ClientEvent]:
+        """Yield events as items are pushed over the websocket (``Mailbox.listen``)."""
+        return self.mailbox.listen(reconnect=reconnect)
 
     async def _top_up_keys(self) -> None:
         reply = await self.server.call(
@@ -1090,7 +700,8 @@ class HotlineClient:
             ]
             if not unread:
                 return 0
-            await self._send_envelope(
+            await send_envelope(
+                self,
                 state,
                 account,
                 handle,
@@ -1100,33 +711,6 @@ class HotlineClient:
             for m in unread:
                 m.status = "read"
         return len(unread)
-
-    async def listen(self, *, reconnect: bool = False) -> AsyncIterator[ClientEvent]:
-        """Yield events as items are pushed over the websocket (after draining the mailbox).
-
-        With ``reconnect`` (as ``hotline listen`` does), a dropped connection (network, server
-        restart, expired token) is re-opened with backoff; whatever arrived meanwhile waits in
-        the mailbox and comes on reconnection. Without it, iteration ends with the connection.
-        """
-        delay = 0.5
-        while True:
-            try:
-                for event in await self.sync():
-                    yield event
-                async for batch in self.server.websocket():
-                    delay = 0.5
-                    # Hand the messages over first; receipts and records follow at once.
-                    for event in await self.receive(batch):
-                        yield event
-                    for event in await self.settle():
-                        yield event
-            except ServerUnavailable:
-                pass
-            if not reconnect:
-                return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
-            self.server.token = None  # the server may have closed us for an expired token
 
     # -- reading state -----------------------------------------------------------------------
     def history(self, name: str) -> list[MessageEntry]:
@@ -1143,19 +727,4 @@ class HotlineClient:
         return list(self.keystore.load().pending_requests)
 
 
-#: message ids per receipt envelope (the wire limit of ``Receipt.message_ids``)
-MAX_RECEIPT_IDS = 500
-
-
-def decode_olm(item: api.InboxItem) -> OlmMessage:
-    raw = b64d(item.body)
-    if not raw:
-        raise MalformedInput("empty ciphertext")
-    return OlmMessage(raw[0], raw[1:])
-
-
-def decode_envelope(plaintext: bytes) -> Envelope:
-    return decode(plaintext, Envelope, what="envelope")
-
-
-__all__ = ["HotlineClient", "decode_envelope", "decode_olm"]
+__all__ = ["HotlineClient"]

@@ -52,6 +52,7 @@ import msgspec
 
 from hotline.client import policy_pin
 from hotline.client.cards import open_device_list, sign_device_list
+from hotline.client.device_lists import devices_of
 from hotline.client.keystore import Keystore
 from hotline.client.linked_devices import new_device_state
 from hotline.client.state import ClientState
@@ -373,7 +374,7 @@ async def approve_link(client: HotlineClient, request: LinkRequest) -> None:
     """
     await client._ensure_login()
     async with client._tx() as (state, _):
-        devices = await client._devices(state, state.handle, refresh=True)
+        devices = await devices_of(client, state, state.handle, refresh=True)
         if request.device.device_id in {d.device_id for d in devices}:
             raise AlreadyExists(f"device {request.device.device_id} is already yours")
         if len(devices) >= MAX_DEVICES:

@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING
 
 from hotline.client import policy_pin
 from hotline.client.capture import build_record, check_receipt, queue_record
+from hotline.client.device_lists import devices_of
 from hotline.client.events import ClientEvent
 from hotline.client.group_roster import check_roster, open_roster, sign_roster
 from hotline.client.group_state import GroupState, conversation_of
+from hotline.client.sending import send_envelope
 from hotline.client.state import ClientState, ContactState, MessageEntry, PendingRecord
 from hotline.crypto.identity import IdentityKey
 from hotline.crypto.megolm import OutboundGroup
@@ -246,8 +248,8 @@ class Groups:
             # The change is in force here already (and on the record): a member who cannot be
             # told now is named, not a reason to undo it for everyone else.
             try:
-                await self.client._send_envelope(
-                    state, account, handle, "group_roster", group=payload
+                await send_envelope(
+                    self.client, state, account, handle, "group_roster", group=payload
                 )
             except HotlineError as exc:
                 self.warnings.append(f"{handle} was not told: {exc.code}: {exc.detail}")
@@ -301,7 +303,7 @@ class Groups:
         for member in roster.members:
             try:
                 refresh = member.handle in fetch
-                devices = await self.client._devices(state, member.handle, refresh=refresh)
+                devices = await devices_of(self.client, state, member.handle, refresh=refresh)
             except HotlineError as exc:
                 warnings.append(f"{member.handle} not reached: {exc.code}: {exc.detail}")
                 continue
@@ -349,7 +351,7 @@ class Groups:
             if set(wanted) <= set(group.shared_with):
                 continue
             try:
-                await self.client._send_envelope(state, account, handle, "group_key", group=payload)
+                await send_envelope(self.client, state, account, handle, "group_key", group=payload)
             except HotlineError as exc:
                 warnings.append(f"{handle} not reached: {exc.code}: {exc.detail}")
                 del targets[handle]

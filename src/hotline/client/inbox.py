@@ -16,20 +16,19 @@ from hotline.client.capture import RECORD_KIND, queue_record
 from hotline.client.cards import read_card
 from hotline.client.delegation import take_notice
 from hotline.client.delegation_view import aide_curve, concerns_delegation
+from hotline.client.device_lists import devices_of
 from hotline.client.events import ClientEvent
 from hotline.client.group_state import peer_state
 from hotline.client.message_log import keep_text
 from hotline.client.policy_pin import content_class
 from hotline.client.state import ClientState, PendingRequest
 from hotline.client.transcript import conversation_id
-from hotline.crypto.olm import DeviceAccount
+from hotline.crypto.olm import DeviceAccount, OlmMessage
 from hotline.wire import api
 from hotline.wire.codec import decode
 from hotline.wire.encoding import b64d
 from hotline.wire.envelope import Envelope
-from hotline.wire.errors import (
-    HotlineError,
-)
+from hotline.wire.errors import HotlineError, MalformedInput
 
 if TYPE_CHECKING:
     from hotline.client.device import HotlineClient
@@ -139,7 +138,7 @@ async def _sender_curve(
     devices = state.own_devices if own else contact.devices if contact else []
     found = next((d for d in devices if d.device_id == device_id), None)
     if found is None:
-        devices = await client._devices(state, handle, refresh=True)
+        devices = await devices_of(client, state, handle, refresh=True)
         found = next((d for d in devices if d.device_id == device_id), None)
     return b64d(found.curve25519) if found else None
 
@@ -151,8 +150,6 @@ async def _olm(
     item: api.InboxItem,
     receipts: dict[str, list[str]],
 ) -> list[ClientEvent]:
-    from hotline.client.device import decode_envelope, decode_olm
-
     sender, device = item.sender_handle, item.sender_device
     curve = await _sender_curve(client, state, sender, device)
     if curve is None:
@@ -310,3 +307,16 @@ def _bounce(state: ClientState, item: api.InboxItem) -> list[ClientEvent]:
             message_id=bounce.message_id,
         )
     ]
+
+
+def decode_olm(item: api.InboxItem) -> OlmMessage:
+    """The Olm message in a mailbox item's body. Raises: MalformedInput (empty)."""
+    raw = b64d(item.body)
+    if not raw:
+        raise MalformedInput("empty ciphertext")
+    return OlmMessage(raw[0], raw[1:])
+
+
+def decode_envelope(plaintext: bytes) -> Envelope:
+    """An envelope from decrypted bytes. Raises: MalformedInput."""
+    return decode(plaintext, Envelope, what="envelope")

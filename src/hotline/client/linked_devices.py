@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from hotline.client import policy_pin
 from hotline.client.cards import sign_device_list
+from hotline.client.device_lists import devices_of
 from hotline.client.group_state import GroupState
 from hotline.client.keystore import Keystore
 from hotline.client.state import ClientState
@@ -113,7 +114,7 @@ async def provision_device(
     account = DeviceAccount.generate()
     device_id = secrets.token_urlsafe(9)
     async with client._tx() as (state, _):
-        await client._devices(state, state.handle, refresh=True)
+        await devices_of(client, state, state.handle, refresh=True)
         if len(state.own_devices) >= MAX_DEVICES:
             raise MalformedInput(f"at most {MAX_DEVICES} devices per principal")
         policy_pin.check_count(state, "max_devices", len(state.own_devices) + 1)
@@ -148,7 +149,7 @@ async def remove_device(client: HotlineClient, device_id: str) -> None:
     """
     await client._ensure_login()
     async with client._tx() as (state, _):
-        devices = await client._devices(state, state.handle, refresh=True)
+        devices = await devices_of(client, state, state.handle, refresh=True)
         if device_id == state.device_id:
             raise MalformedInput("this is the device you are using; remove it from another one")
         if device_id not in {d.device_id for d in devices}:
@@ -162,4 +163,4 @@ async def list_devices(client: HotlineClient) -> list[DeviceKeys]:
     """My devices as the signed list on the server says (verified against my identity key)."""
     await client._ensure_login()
     async with client._tx() as (state, _):
-        return await client._devices(state, state.handle, refresh=True)
+        return await devices_of(client, state, state.handle, refresh=True)

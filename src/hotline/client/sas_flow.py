@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hotline.client.events import ClientEvent
+from hotline.client.sending import send_envelope
 from hotline.client.state import ClientState
 from hotline.crypto.olm import DeviceAccount
 from hotline.crypto.sas import SasState, SasVerification
@@ -184,4 +185,4 @@ class SasFlows:
         mac: str = "",
     ) -> None:
         sas = SasStep(flow_id=flow.flow_id, step=step, data=data, mac=mac)
-        await self.client._send_envelope(state, account, flow.peer, "sas", sas=sas)
+        await send_envelope(self.client, state, account, flow.peer, "sas", sas=sas)

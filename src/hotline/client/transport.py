@@ -6,7 +6,7 @@ import functools
 import json
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import httpx
 import msgspec
@@ -21,6 +21,35 @@ T = TypeVar("T")
 MAX_RESPONSE = 4 * 1024 * 1024
 #: seconds an idle keep-alive connection is reused (below the server's 5 s keep-alive timeout)
 KEEPALIVE_EXPIRY = 2.0
+#: how a connection drops under a request: closed or reset before the answer (a server or a
+#: proxy closing an idle keep-alive connection just as it is reused), or not opened at all
+DROPPED: Final = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ConnectError)
+#: POST routes whose effect is keyed by what the client chose, so that a second identical
+#: request changes nothing: messages by ``message_id`` (a repeat stores nothing and answers
+#: with the first record index), records by record id (same bytes), acks by sequence number
+IDEMPOTENT_POSTS: Final = frozenset(
+    {"/v1/messages", "/v1/groups/messages", "/v1/records", "/v1/inbox/ack"}
+)
+
+
+def retry_safe(method: str, path: str, body: object) -> bool:
+    """Whether a request may be sent again when the connection dropped before its answer
+    (the server may or may not have acted on it): only if twice has the effect of once.
+
+    An allow-list: every ``GET`` (the server's GET routes only read), the
+    :data:`IDEMPOTENT_POSTS`, and ``POST /v1/keys`` carrying no one-time keys (a count, and
+    the fallback key replaced; with keys a repeat is refused as ``one_time_key_reused``).
+    Never the rest: registration, login challenges and tokens (one-time), key claims (each
+    takes a key), invites, contact requests, grants, device links, signed lists (versioned)
+    and deletions.
+    """
+    if method == "GET":
+        return True
+    if method != "POST":
+        return False
+    if path in IDEMPOTENT_POSTS:
+        return True
+    return path == "/v1/keys" and isinstance(body, api.KeysUpload) and not body.one_time_keys
 
 
 @functools.cache
@@ -42,7 +71,8 @@ class ServerApi:
             verify=tls_context(),
             # Drop idle connections before the server does (uvicorn closes them after 5 s):
             # reusing one the server is closing at that moment fails the request with
-            # RemoteProtocolError, which reached users as "cannot reach the server".
+            # RemoteProtocolError, which reached users as "cannot reach the server". A proxy
+            # closing sooner still can: ``call`` sends a retry-safe request again.
             limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY),
         )
         self.token: str | None = None
@@ -65,6 +95,10 @@ class ServerApi:
     ) -> T | None:
         """Send ``body`` (a struct) and decode the answer into ``response``.
 
+        A request the connection dropped under is sent once more if that is safe
+        (:func:`retry_safe`): the keep-alive expiry alone cannot avoid the race with a server
+        or proxy that closes idle connections sooner.
+
         Raises:
             ServerUnavailable: the server cannot be reached.
             HotlineError: the typed error the server answered with.
@@ -74,9 +108,16 @@ class ServerApi:
         if content is not None:
             headers["content-type"] = "application/json"
         try:
-            reply = await self._http.request(
-                method, path, content=content, headers=headers, params=params
-            )
+            try:
+                reply = await self._http.request(
+                    method, path, content=content, headers=headers, params=params
+                )
+            except DROPPED:
+                if not retry_safe(method, path, body):
+                    raise
+                reply = await self._http.request(
+                    method, path, content=content, headers=headers, params=params
+                )
         except httpx.HTTPError as exc:
             raise ServerUnavailable(
                 f"cannot reach {self.base_url} ({type(exc).__name__}); is the server running?"

@@ -1,21 +1,23 @@
 """Server-side checks of delegation: who an aide's grant lets see whom, and who a message
-must reach when a principal has aides (the "audience" of a handle).
+must reach when a principal has aides (their reading aides' devices: :func:`readers`).
 
 The server verified every stored grant against the principal's registered identity key when
 it was uploaded (``routes_delegation``); here it only reads them. An aide's message for a
 principal is accepted only if the recipient allows the principal and the grant is active
-(unexpired, unrevoked, with the ``answer`` right): else ``not_delegated``.
+(unexpired, unrevoked, with the ``answer`` right): else ``not_delegated``. A send's checks
+and targets use the grants, device sets and allowlist ``Store.send_context`` read in its one
+transaction, whether the message is direct, an aide's, for a peer server or from one.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Collection, Iterable
 
 from hotline.policy.grants import check_active
-from hotline.server.context import Caller, ServerState
-from hotline.server.federation_client import domain_of
-from hotline.store import AideGrant, Store
+from hotline.server.context import Caller
+from hotline.store import AideGrant, SendContext, Store
 from hotline.store.delegation_base import GrantRow
 from hotline.wire.codec import decode
 from hotline.wire.delegation import DelegationGrant, Right
@@ -27,22 +29,11 @@ def parsed(row: GrantRow) -> DelegationGrant:
     return decode(row.payload, DelegationGrant, what="stored grant")
 
 
-async def aides_of(store: Store, principal: str, now: float, right: Right = "read") -> list[str]:
-    """Aides holding an active grant of ``principal`` with ``right``."""
-    found = []
-    for row in await store.grants_of(principal, now):
-        if row.revoked_at is None and right in parsed(row).rights:
-            found.append(row.aide)
-    return found
-
-
-async def aide_devices(store: Store, principals: list[str], now: float) -> set[str]:
-    """Device ids of the aides of ``principals`` with the ``read`` right."""
-    devices: set[str] = set()
-    for principal in principals:
-        for aide in await aides_of(store, principal, now):
-            devices |= {d.device_id for d in await store.list_devices(aide)}
-    return devices
+@functools.lru_cache(maxsize=4096)
+def _read_rights(payload: bytes) -> frozenset[Right]:
+    """The rights a stored grant's signed payload names, decoded once per payload: a grant's
+    bytes never change, and every send reads its principals' grants again (``readers``)."""
+    return frozenset(decode(payload, DelegationGrant, what="stored grant").rights)
 
 
 def readers(grants: Iterable[AideGrant], principals: Collection[str]) -> set[str]:
@@ -51,17 +42,9 @@ def readers(grants: Iterable[AideGrant], principals: Collection[str]) -> set[str
     return {
         device
         for grant in grants
-        if grant.principal in principals
-        and "read" in decode(grant.payload, DelegationGrant, what="stored grant").rights
+        if grant.principal in principals and "read" in _read_rights(grant.payload)
         for device in grant.aide_devices
     }
-
-
-async def audience(store: Store, handle: str, now: float) -> set[str]:
-    """Device ids that read what is addressed to or sent by ``handle``: its own and those of
-    its aides with the ``read`` right."""
-    devices = {d.device_id for d in await store.list_devices(handle)}
-    return devices | await aide_devices(store, [handle], now)
 
 
 async def delegated_visible(
@@ -88,51 +71,30 @@ async def acting_for(store: Store, aide: str, now: float) -> list[str]:
     return sorted({r.principal for r in await store.grants_to(aide, now)})[:8]
 
 
-async def check_on_behalf(state: ServerState, caller: Caller, to: str, principal: str) -> None:
-    """An aide's message for ``principal`` to ``to``.
+def check_on_behalf(
+    context: SendContext, caller: Caller, to: str, principal: str, *, local: bool, now: float
+) -> None:
+    """An aide's message for ``principal`` to ``to``, checked against what
+    ``Store.send_context`` read for it (called with ``on_behalf_of=principal``: the grants and
+    whether ``to`` allows the principal). A principal has one active grant per aide (a new
+    one revokes the old: ``Store.put_grant``).
 
     Raises:
         NotDelegated: ``caller`` holds no active grant of ``principal`` with ``answer``.
-        NotAContact: ``to`` does not allow ``principal``.
+        NotAContact: ``to`` is ``local`` and does not allow ``principal`` (a counterpart on a
+            peer server is checked there: ``RemoteMessage.on_behalf_of``).
     """
-    now = state.now()
-    rows = [r for r in await state.store.grants_to(caller.handle, now) if r.principal == principal]
-    grant = parsed(rows[-1]) if rows else None
+    held = [g for g in context.grants if g.principal == principal and g.aide == caller.handle]
+    grant = decode(held[-1].payload, DelegationGrant, what="stored grant") if held else None
     check_active(grant, aide=caller.handle, right="answer", now=now)
-    if domain_of(to) != state.config.domain:
-        return  # the counterpart's own server checks its allowlist (RemoteMessage.on_behalf_of)
-    if to != principal and not await state.store.is_allowed(to, principal):
+    if local and not context.allowed:
         raise NotAContact(f"{to} does not accept messages from {principal}")
-
-
-async def expected_targets(
-    state: ServerState, caller: Caller, to: str, on_behalf_of: str | None
-) -> set[str]:
-    """Every device a message must be encrypted for (see ``routes_messages.send``).
-
-    Raises: NotDelegated, NotAContact.
-    """
-    now = state.now()
-    store = state.store
-    if on_behalf_of is not None:
-        await check_on_behalf(state, caller, to, on_behalf_of)
-        devices = await audience(store, to, now) | await audience(store, on_behalf_of, now)
-        devices |= {d.device_id for d in await store.list_devices(caller.handle)}
-    else:
-        if to != caller.handle and not await store.is_allowed(to, caller.handle):
-            raise NotAContact(f"{to} does not accept messages from you")
-        devices = await audience(store, to, now) | await audience(store, caller.handle, now)
-    devices.discard(caller.device_id)
-    return devices
 
 
 __all__ = [
     "acting_for",
-    "aide_devices",
-    "aides_of",
-    "audience",
     "check_on_behalf",
     "delegated_visible",
-    "expected_targets",
+    "parsed",
     "readers",
 ]

@@ -9,10 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hotline.server.context import Caller, ServerState, state_of
-from hotline.server.delegation import audience
+from hotline.server.delegation import readers
 from hotline.server.federation_auth import open_request
 from hotline.server.federation_client import domain_of
-from hotline.server.lookups import allowed_or_group_peer, claim_response, devices_response
+from hotline.server.lookups import claim_response, devices_response
 from hotline.server.policy_gate import check_content
 from hotline.server.responses import ok
 from hotline.server.routes_account import check_invite
@@ -130,9 +130,13 @@ async def _deliver_one(state: ServerState, message: RemoteMessage) -> bool:
         return await deliver_remote_group(state, message)
     # An aide's message: the origin checked the grant; the recipient must allow the principal.
     writer = message.on_behalf_of or message.sender
-    if not await allowed_or_group_peer(state.store, message.to, writer):
+    context = await state.store.send_context(
+        message.sender_device, message.sender, message.to, state.now(), message.on_behalf_of
+    )
+    if not context.allowed and not await state.store.shares_group(message.to, writer):
         raise NotAContact(f"{message.to} does not accept messages from {writer}")
-    devices = await audience(state.store, message.to, state.now())  # with the aides' devices
+    # the recipient's devices and those of its reading aides (the writer's are on its server)
+    devices = set(context.recipient_devices) | readers(context.grants, {message.to})
     addressed = [c.device_id for c in message.ciphertexts]
     if set(addressed) != devices or len(addressed) != len(devices):
         raise DeviceListMismatch(

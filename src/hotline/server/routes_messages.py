@@ -13,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from hotline.server import delegation
 from hotline.server.context import Caller, ServerState, authenticate, read_struct, state_of
-from hotline.server.delegation import audience, check_on_behalf, expected_targets, readers
+from hotline.server.delegation import readers
 from hotline.server.federation_client import domain_of
 from hotline.server.policy_gate import check_content
 from hotline.server.responses import ok
@@ -70,19 +71,23 @@ async def _targets(
     on_behalf_of: str | None = None,
 ) -> set[str]:
     """Devices a message from ``caller`` to ``to`` must address: all of the recipient's and
-    the sender's own other devices, and the devices of their aides (``server.delegation``).
+    the sender's own other devices (an aide's: the principal's too), and the devices of the
+    aides reading either side (``server.delegation``), all from ``context``.
 
     Raises:
         NotAContact: ``to`` does not allow the caller (on its allowlist, or a co-member of one
-            of its groups: asked only when not a contact), or the principal it acts for.
-        NotDelegated: the caller acts for a principal without an active grant.
+            of its groups: asked only when not a contact). An aide's message was checked
+            before (``check_on_behalf``).
     """
-    if on_behalf_of is not None:
-        return await expected_targets(state, caller, to, on_behalf_of)
-    if not context.allowed and not await state.store.shares_group(to, caller.handle):
+    if (
+        on_behalf_of is None
+        and not context.allowed
+        and not await state.store.shares_group(to, caller.handle)
+    ):
         raise NotAContact(f"{to} does not accept messages from you")
     devices = set(context.recipient_devices) | set(context.sender_devices)
-    devices |= readers(context.grants, {to, caller.handle})
+    devices |= set(context.principal_devices)
+    devices |= readers(context.grants, {to, on_behalf_of or caller.handle})
     devices.discard(caller.device_id)
     return devices
 
@@ -96,16 +101,19 @@ async def send(request: Request) -> Response:
     body = await read_struct(request, api.SendRequest)
     cap = state.config.max_pending_per_device
     remote = domain_of(body.to) != state.config.domain
+    to = caller.handle if remote else body.to  # remote: my side only, the peer checks its own
     context = await state.store.send_context(
-        caller.device_id, caller.handle, caller.handle if remote else body.to, state.now()
+        caller.device_id, caller.handle, to, state.now(), body.on_behalf_of
     )
     if context.undelivered >= cap:
         raise QueueFull(f"{cap} of your messages still wait for their recipients")
     addressed = [c.device_id for c in body.ciphertexts]
     if len(set(addressed)) != len(addressed):
         raise MalformedInput("a device is addressed twice")
-    if remote and body.on_behalf_of is not None:
-        await check_on_behalf(state, caller, body.to, body.on_behalf_of)
+    if body.on_behalf_of is not None:
+        delegation.check_on_behalf(  # via the module: a test stands in a bypassed server
+            context, caller, body.to, body.on_behalf_of, local=not remote, now=state.now()
+        )
     if remote:
         local, queued = await _split_remote(state, caller, body, context)
     else:
@@ -180,10 +188,10 @@ async def _split_remote(
     destination = domain_of(body.to)
     if await state.store.get_peer(destination) is None:
         raise UnknownPeer(f"{destination} is not a pinned peer of {state.config.domain}")
-    # context was read for a message to myself: my devices and my aides'
-    own = set(context.sender_devices) | readers(context.grants, {caller.handle})
-    if body.on_behalf_of is not None:  # an aide: the principal's side reads along
-        own |= await audience(state.store, body.on_behalf_of, state.now())
+    # context was read for a message to myself: my devices and my aides' (an aide's: the
+    # principal's side too, which reads along)
+    own = set(context.sender_devices) | set(context.principal_devices)
+    own |= readers(context.grants, {caller.handle, body.on_behalf_of or caller.handle})
     own.discard(caller.device_id)
     local = [c for c in body.ciphertexts if c.device_id in own]
     others = [c for c in body.ciphertexts if c.device_id not in own]

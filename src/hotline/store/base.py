@@ -104,8 +104,11 @@ class SendContext:
     allowed: bool
     recipient_devices: list[str]
     sender_devices: list[str]
-    #: active (unexpired, unrevoked) grants of the recipient and of the sender
+    #: active (unexpired, unrevoked) grants of the recipient, of the sender and of the
+    #: principal an aide writes for
     grants: list[AideGrant] = field(default_factory=list)
+    #: current device ids of the principal an aide writes for (``on_behalf_of``)
+    principal_devices: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -657,12 +660,18 @@ class Store(LogStore, FederationStore, DeviceLinkStore, GroupStore, DelegationSt
         """
 
     async def send_context(
-        self, sender_device: str, sender_handle: str, to: str, now: float
+        self,
+        sender_device: str,
+        sender_handle: str,
+        to: str,
+        now: float,
+        on_behalf_of: str | None = None,
     ) -> SendContext:
         """Everything the server checks before relaying a message, read in one transaction:
-        the sender's undelivered count, whether ``to`` allows the sender (always True for
-        one's own handle), both principals' current device ids and their grants active at
-        ``now`` with each aide's devices."""
+        the sender's undelivered count, whether ``to`` allows the writer (``on_behalf_of``
+        when an aide writes for a principal, else the sender; always True for one's own
+        handle), the current device ids of both principals (and of ``on_behalf_of``) and their
+        grants active at ``now`` with each aide's devices."""
 
     async def count_undelivered(self, sender_device: str) -> int:
         """Mailbox items and queued peer messages sent by ``sender_device``, not yet taken."""

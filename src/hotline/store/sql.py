@@ -628,25 +628,32 @@ class SqlStore(
         return True, index
 
     async def send_context(
-        self, sender_device: str, sender_handle: str, to: str, now: float
+        self,
+        sender_device: str,
+        sender_handle: str,
+        to: str,
+        now: float,
+        on_behalf_of: str | None = None,
     ) -> SendContext:
-        """Undelivered count, allowlist check, both device sets and both principals' active
-        grants with their aides' devices, in one read transaction."""
+        """Undelivered count, allowlist check, the device sets and the active grants (with
+        their aides' devices) of every principal concerned, in one read transaction."""
+        writer = on_behalf_of or sender_handle
+        handles = {to, sender_handle, writer}
         async with self._tx(read_only=True) as conn:
             undelivered = await q.count_undelivered(conn, sender_device)
-            allowed = to == sender_handle or (
-                await conn.scalar(prepared.ALLOWED, {"owner": to, "member": sender_handle})
-                is not None
+            allowed = to == writer or (
+                await conn.scalar(prepared.ALLOWED, {"owner": to, "member": writer}) is not None
             )
-            rows = await conn.execute(prepared.DEVICES_OF, {"handles": sorted({to, sender_handle})})
+            rows = await conn.execute(prepared.DEVICES_OF, {"handles": sorted(handles)})
             owners = [(row.device_id, row.handle) for row in rows]
-            grants = await q.active_grants_with_devices(conn, {to, sender_handle}, now)
+            grants = await q.active_grants_with_devices(conn, handles, now)
         return SendContext(
             undelivered=undelivered,
             allowed=allowed,
             recipient_devices=[d for d, h in owners if h == to],
             sender_devices=[d for d, h in owners if h == sender_handle],
             grants=grants,
+            principal_devices=[d for d, h in owners if on_behalf_of and h == on_behalf_of],
         )
 
     async def pending(
