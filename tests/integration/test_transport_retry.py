@@ -8,15 +8,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from harness import LiveServer
+from harness import LiveServer, start_server
 
 from hotline.client.device import HotlineClient
-from hotline.client.transport import ServerApi
+from hotline.client.transport import RATE_WAIT_MAX, ServerApi
 from hotline.wire import api
-from hotline.wire.errors import ServerUnavailable
+from hotline.wire.errors import RateLimited, ServerUnavailable, UnknownDevice
 
 
 class DroppingProxy:
@@ -152,3 +153,35 @@ async def test_a_key_claim_is_never_sent_again(
         finally:
             await server.close()
     assert (proxy.dropped, proxy.matched, proxy.connections) == (1, 1, 1)
+
+
+async def test_rate_limited_request_is_sent_again_after_the_named_wait(tmp_path: Path) -> None:
+    """The limit is checked before a request does anything, so the client may repeat any
+    request after the wait the server names (here 0.2 s per request after a burst of one)."""
+    server, stop = await start_server(
+        tmp_path / "s.db", anon_rate_per_second=5.0, anon_rate_burst=1.0
+    )
+    client = ServerApi(server.url)
+    try:
+        for _ in range(3):  # the 2nd and 3rd are refused once each, then go through
+            with pytest.raises(UnknownDevice):
+                await client.call("POST", "/v1/auth/challenge", api.ChallengeRequest("nobody"))
+    finally:
+        await client.close()
+        await stop()
+
+
+async def test_a_long_rate_limit_wait_is_the_callers(tmp_path: Path) -> None:
+    server, stop = await start_server(
+        tmp_path / "s.db", anon_rate_per_second=0.5 / RATE_WAIT_MAX, anon_rate_burst=1.0
+    )
+    client = ServerApi(server.url)
+    try:
+        with pytest.raises(UnknownDevice):
+            await client.call("POST", "/v1/auth/challenge", api.ChallengeRequest("nobody"))
+        with pytest.raises(RateLimited) as refused:
+            await client.call("POST", "/v1/auth/challenge", api.ChallengeRequest("nobody"))
+        assert refused.value.extra["retry_after"] > RATE_WAIT_MAX
+    finally:
+        await client.close()
+        await stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import ssl
@@ -15,12 +16,23 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from hotline.wire import api
 from hotline.wire.codec import decode, encode
-from hotline.wire.errors import HotlineError, MalformedInput, ServerUnavailable, error_from_problem
+from hotline.wire.errors import (
+    HotlineError,
+    MalformedInput,
+    RateLimited,
+    ServerUnavailable,
+    error_from_problem,
+)
 
 T = TypeVar("T")
 MAX_RESPONSE = 4 * 1024 * 1024
 #: seconds an idle keep-alive connection is reused (below the server's 5 s keep-alive timeout)
 KEEPALIVE_EXPIRY = 2.0
+#: a request refused for the rate limit is sent again after the wait the server names, at
+#: most this many times and only when that wait is at most RATE_WAIT_MAX seconds (the limit is
+#: checked before a request does anything, so any request may be repeated)
+RATE_RETRIES = 3
+RATE_WAIT_MAX = 5.0
 #: how a connection drops under a request: closed or reset before the answer (a server or a
 #: proxy closing an idle keep-alive connection just as it is reused), or not opened at all
 DROPPED: Final = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ConnectError)
@@ -92,8 +104,14 @@ class ServerApi:
         body: Any = None,
         response: type[T] | None = None,
         params: dict[str, str] | None = None,
+        *,
+        _rate_retries: int = RATE_RETRIES,
     ) -> T | None:
         """Send ``body`` (a struct) and decode the answer into ``response``.
+
+        A request refused for the rate limit is sent again after the wait the server names
+        (``RATE_RETRIES`` times at most, waits up to ``RATE_WAIT_MAX``); a longer wait is the
+        caller's ``RateLimited``.
 
         A request the connection dropped under is sent once more if that is safe
         (:func:`retry_safe`): the keep-alive expiry alone cannot avoid the race with a server
@@ -127,6 +145,16 @@ class ServerApi:
             self.token = None
             await self.relogin()
             return await self.call(method, path, body, response, params)
+        if reply.status_code == 429 and _rate_retries > 0:
+            problem = _problem(reply)
+            wait = problem.extra.get("retry_after")
+            waitable = isinstance(wait, int | float) and 0 <= wait <= RATE_WAIT_MAX
+            if isinstance(problem, RateLimited) and waitable:
+                await asyncio.sleep(float(wait))  # type: ignore[arg-type]
+                return await self.call(
+                    method, path, body, response, params, _rate_retries=_rate_retries - 1
+                )
+            raise problem
         if reply.status_code >= 400:
             raise _problem(reply)
         if response is None:
