@@ -166,3 +166,29 @@ async def test_per_device_rate_limit(tmp_path: Path) -> None:
             await alice.close()
     finally:
         await stop()
+
+
+async def test_what_arrives_while_a_frame_is_unacknowledged_goes_in_one_frame(
+    connected_pair, live_server
+) -> None:
+    """A busy client gets fewer, larger batches: the next frame waits for the last one's ack."""
+    washington, ottawa = connected_pair
+    await ottawa.sync()
+    await ottawa._ensure_login()
+
+    async def mail(n: int) -> str:
+        return (await washington.send_text(ottawa.handle, f"burst {n}")).message_id
+
+    url = live_server.url.replace("http", "ws") + "/v1/ws"
+    async with websockets.connect(
+        url, additional_headers={"authorization": f"Bearer {ottawa.server.token}"}
+    ) as ws:
+        await mail(0)
+        first = json.loads(await asyncio.wait_for(ws.recv(), 5))["items"]
+        assert len(first) == 1
+        later = [await mail(n) for n in range(1, 4)]
+        with pytest.raises(TimeoutError):  # nothing more until the frame is acknowledged
+            await asyncio.wait_for(ws.recv(), 0.5)
+        await ws.send(json.dumps({"ack": [first[0]["seq"]]}))
+        second = json.loads(await asyncio.wait_for(ws.recv(), 5))["items"]
+        assert [i["message_id"] for i in second] == later

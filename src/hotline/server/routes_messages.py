@@ -38,8 +38,11 @@ from hotline.wire.groups import GroupSendRequest
 from hotline.wire.records import MAX_LEAF, RecordReceipt
 
 PUSH_BATCH = 100
-#: most items pushed to one connection and not yet acknowledged
-PUSH_WINDOW = 500
+#: most items pushed to one connection and not yet acknowledged: one frame. The next frame goes
+#: when the client has acknowledged the last, so what arrived meanwhile goes in one frame: a
+#: busy client gets fewer, larger batches (one keystore write and one receipt for many
+#: messages, where it fell behind at one frame per message); an idle one gets each at once.
+PUSH_WINDOW = PUSH_BATCH
 #: a push that cannot be written for this long closes the connection
 SEND_TIMEOUT = 30.0
 ACK_POLL = 5.0
@@ -311,9 +314,10 @@ async def websocket(ws: WebSocket) -> None:
 
     The store is the truth: after every wake-up the server reads the mailbox from the last seq
     it pushed, so nothing is lost if a notification is missed. A client that does not read or
-    does not acknowledge cannot grow the server's memory: at most ``PUSH_WINDOW`` items are in
-    flight per connection, and a send that stalls for ``SEND_TIMEOUT`` closes the socket (the
-    items stay in the mailbox for the next connection).
+    does not acknowledge cannot grow the server's memory: one frame of at most ``PUSH_WINDOW``
+    items is in flight per connection (the next goes when it is acknowledged), and a send
+    that stalls for ``SEND_TIMEOUT`` closes the socket (the items stay in the mailbox for the
+    next connection).
     """
     try:
         caller = await authenticate(ws)
@@ -329,11 +333,10 @@ async def websocket(ws: WebSocket) -> None:
         last = 0
         while not reader.done():
             event.clear()
-            room = PUSH_WINDOW - len(flight.seqs)
-            if room <= 0:
+            if flight.seqs:  # a frame is not acknowledged yet
                 await _wait_for_acks(state, caller, flight, reader)
                 continue
-            limit = min(PUSH_BATCH, room)
+            limit = PUSH_WINDOW
             rows = await state.store.pending(caller.device_id, last, limit)
             if rows:
                 last = rows[-1].seq
