@@ -40,7 +40,7 @@ LOAD_PLAN ?= 1x200,10x40,100x8,1000x1
 # Then rising offered load, open loop: PAIRS:total msg/s,... each held 8 s (both servers), to
 # compare messages/s at equal p99; steps every 8 msg/s from 16 to 48, where both servers have
 # been seen to saturate (about 9 s per step per server).
-LOAD_SWEEP ?= 10:4,8,16,24,32,40,48,64,96
+LOAD_SWEEP ?= 10:4,8,16,24,32,40,48,64,96,128
 bench: $(STAMP)
 	$(BIN)/python bench/ceilings.py --quiet-load $(BENCH_QUIET) --quiet-wait 600
 	$(BIN)/python bench/messages.py

@@ -369,7 +369,7 @@ def parse_plan(text: str) -> list[tuple[int, int]]:
 
 #: The offered-load sweep both message benchmarks run: N pairs, then total offered rates in
 #: messages/s, each held for SWEEP_SECONDS (open loop: see :func:`send_paced`).
-SWEEP = "10:4,8,16,24,32,40,48,64,96"
+SWEEP = "10:4,8,16,24,32,40,48,64,96,128"
 SMOKE_SWEEP = "2:4"
 SWEEP_SECONDS = 8.0
 
