@@ -43,27 +43,22 @@ from typing import Any
 
 import benchlib
 import structlog
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hotline.calls.config import MediaOptions
 from hotline.calls.state import CallState
 from hotline.cli.demo_call import speech
 from hotline.client.call_flow import CallFlows, LiveCall, call_flows
 from hotline.client.device import HotlineClient
-from hotline.crypto.hpke import CustodianPrivateKey
 from hotline.crypto.passphrase import ScryptParams
 from hotline.server.admin import issue_enrolment
-from hotline.server.config import ServerConfig
 from hotline.server.embedded import EmbeddedServer, start_embedded
-from hotline.server.records_log import ArchiveSettings
 
 sys.path.insert(0, str(benchlib.REPO_ROOT / "tests" / "calls"))
 from audio_match import compare, load_wav  # the tests' method, reused as is
+from messages import DOMAIN, bench_config
 
-DOMAIN = "bench.test"
 PASSPHRASE = "benchmark passphrase, not a secret"
 BENCH_SCRYPT = ScryptParams(log2_n=14)
-UNLIMITED = 1e9
 TARGET_CONNECT_MS = 1000.0
 TARGET_ADDED_DELAY_MS = 60.0
 G114_MOUTH_TO_EAR_MS = 150.0
@@ -141,19 +136,8 @@ async def _auto_answer(party: Party) -> None:
 async def party(home: Path, recording: str) -> AsyncIterator[Party]:
     """A server (records archive; call recording ``recording``) and two connected, listening
     principals; the callee auto-answers. Everything is closed on the way out."""
-    archive = ArchiveSettings(
-        log_key=Ed25519PrivateKey.generate(),
-        custodian_key=CustodianPrivateKey.generate().public.to_bytes(),
-    )
-    config = ServerConfig(
-        domain=DOMAIN,
-        database_url=f"sqlite+aiosqlite:///{home / 'server.db'}",
-        archive=archive,
-        rate_per_second=UNLIMITED,
-        rate_burst=UNLIMITED,
-        call_recording=recording,
-    )
-    server = await start_embedded(config)
+    database_url = f"sqlite+aiosqlite:///{home / 'server.db'}"
+    server = await start_embedded(bench_config(database_url, call_recording=recording))
     clients: list[HotlineClient] = []
     tasks: list[asyncio.Task[None]] = []
     try:

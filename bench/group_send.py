@@ -26,15 +26,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from messages import DOMAIN, UNLIMITED, quiet_logs, register
+from messages import bench_config, quiet_logs, register
 from sqlalchemy import event as sa_event
 
 from hotline.client.device import HotlineClient
-from hotline.crypto.hpke import CustodianPrivateKey
-from hotline.server.config import ServerConfig
 from hotline.server.embedded import EmbeddedServer, start_embedded
-from hotline.server.records_log import ArchiveSettings
 
 GROUP_SEND = "/v1/groups/messages"
 
@@ -74,21 +70,7 @@ class Counter:
 
 
 async def measure(members: int, messages: int, home: Path) -> dict[str, dict[str, float]]:
-    archive = ArchiveSettings(
-        log_key=Ed25519PrivateKey.generate(),
-        custodian_key=CustodianPrivateKey.generate().public.to_bytes(),
-        law="bench",
-    )
-    config = ServerConfig(
-        domain=DOMAIN,
-        database_url=f"sqlite+aiosqlite:///{home / 'server.db'}",
-        archive=archive,
-        rate_per_second=UNLIMITED,
-        rate_burst=UNLIMITED,
-        anon_rate_per_second=UNLIMITED,
-        anon_rate_burst=UNLIMITED,
-    )
-    server = await start_embedded(config)
+    server = await start_embedded(bench_config(f"sqlite+aiosqlite:///{home / 'server.db'}"))
     clients: list[HotlineClient] = []
     try:
         for i in range(members):

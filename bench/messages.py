@@ -361,12 +361,10 @@ async def register(server: EmbeddedServer, home: Path, name: str, display: str) 
     )
 
 
-@contextlib.asynccontextmanager
-async def party(database_url: str, home: Path, *, archive: bool = False) -> AsyncIterator[Party]:
-    """A server and two connected principals; everything is closed on the way out.
-
-    ``archive``: the records archive on (a log key and a custodian key made for the run), so
-    every message carries sealed records; off, messages need none."""
+def bench_config(database_url: str, *, archive: bool = True, **overrides: Any) -> ServerConfig:
+    """An embedded server's config for a benchmark: rate limits lifted and, with ``archive``,
+    a records log sealed to a custodian key made for the run (its private half is dropped:
+    benchmarks never read records back). ``overrides``: further ``ServerConfig`` fields."""
     settings = (
         ArchiveSettings(
             log_key=Ed25519PrivateKey.generate(),
@@ -375,14 +373,25 @@ async def party(database_url: str, home: Path, *, archive: bool = False) -> Asyn
         if archive
         else None
     )
-    config = ServerConfig(
+    return ServerConfig(
         domain=DOMAIN,
         database_url=database_url,
         rate_per_second=UNLIMITED,
         rate_burst=UNLIMITED,
+        anon_rate_per_second=UNLIMITED,
+        anon_rate_burst=UNLIMITED,
         archive=settings,
+        **overrides,
     )
-    server = await start_embedded(config)
+
+
+@contextlib.asynccontextmanager
+async def party(database_url: str, home: Path, *, archive: bool = False) -> AsyncIterator[Party]:
+    """A server and two connected principals; everything is closed on the way out.
+
+    ``archive``: the records archive on (a log key and a custodian key made for the run), so
+    every message carries sealed records; off, messages need none."""
+    server = await start_embedded(bench_config(database_url, archive=archive))
     clients: list[HotlineClient] = []
     try:
         clients.append(await register(server, home, "potus", "President of the United States"))
