@@ -37,12 +37,11 @@ from hotline.wire.federation import RemoteContactRequest, RemoteMessage
 from hotline.wire.groups import GroupSendRequest
 from hotline.wire.records import MAX_LEAF, RecordReceipt
 
-PUSH_BATCH = 100
 #: most items pushed to one connection and not yet acknowledged: one frame. The next frame goes
 #: when the client has acknowledged the last, so what arrived meanwhile goes in one frame: a
 #: busy client gets fewer, larger batches (one keystore write and one receipt for many
 #: messages, where it fell behind at one frame per message); an idle one gets each at once.
-PUSH_WINDOW = PUSH_BATCH
+PUSH_WINDOW = 100
 #: a push that cannot be written for this long closes the connection
 SEND_TIMEOUT = 30.0
 ACK_POLL = 5.0
@@ -336,14 +335,13 @@ async def websocket(ws: WebSocket) -> None:
             if flight.seqs:  # a frame is not acknowledged yet
                 await _wait_for_acks(state, caller, flight, reader)
                 continue
-            limit = PUSH_WINDOW
-            rows = await state.store.pending(caller.device_id, last, limit)
+            rows = await state.store.pending(caller.device_id, last, PUSH_WINDOW)
             if rows:
                 last = rows[-1].seq
                 flight.seqs.update(r.seq for r in rows)
                 frame = encode({"items": [_item(r) for r in rows]})
                 await asyncio.wait_for(ws.send_bytes(frame), SEND_TIMEOUT)
-                if len(rows) == limit or event.is_set():
+                if len(rows) == PUSH_WINDOW or event.is_set():
                     continue
                 # Fewer rows than asked for: the mailbox held no more when it was read, and
                 # anything stored since was notified after the clear() above (a sender

@@ -1,17 +1,15 @@
-"""Websocket acks of every connection are written together (``server.ack_batcher``)."""
+"""Websocket acks of every connection are written together (``server.ack_batcher``), on every
+store backend."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
+
+from test_conformance import T0, enrol, item
 
 from hotline.server.ack_batcher import AckBatcher
 from hotline.store import SqlStore
 from hotline.wire.errors import StorageError
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "store"))
-from test_conformance import T0, enrol, item
 
 
 class CountingStore:
